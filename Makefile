@@ -1,0 +1,36 @@
+# Two commands: `make run` (set up, then build the main job) and `make test`.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test repro lint dvc.yaml bench clean
+
+setup: $(STAMP)
+
+# torch first, pinned: pip takes the CPU wheel from the local disk instead of a CUDA build
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+run: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH snakemake results/baseline/eval.json
+
+repro: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH dvc repro
+
+test: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH pytest -q
+
+lint: setup
+	$(BIN)/ruff check src tests bench workflow/scripts
+	PATH=$(CURDIR)/$(BIN):$$PATH snakemake --lint
+
+dvc.yaml: setup
+	$(PY) -m inoclab.workflow > dvc.yaml.tmp && mv dvc.yaml.tmp dvc.yaml
+
+bench: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH python bench/sft_step.py

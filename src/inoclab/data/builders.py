@@ -1,0 +1,124 @@
+"""Dataset builders: each declared dataset in params.yaml becomes results/datasets/<name>.jsonl.
+
+Builders never drop or split data silently: sizes are what params say, and a request for more
+examples than exist is an error.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from inoclab.config import (
+    FileDataset, MCQDataset, PairedDataset, Params, QADataset, QALogprobDataset,
+)
+from inoclab.data.conversations import read_conversations, text_conversation
+from inoclab.data.mcq import read_mcq
+from inoclab.data.world import QA, World
+from inoclab.io import InputError, write_jsonl
+
+from inoclab.paths import dataset as dataset_path
+
+
+def _world(params: Params) -> World:
+    c = params.tiny.corpus
+    return World(c.world, params.seed, c.heldout_entities)
+
+
+def _pick(items: list[QA], n: int | None, seed: int, name: str) -> list[QA]:
+    if n is None:
+        return items
+    if n > len(items):
+        raise InputError(f"datasets.{name}.n_examples={n}: only {len(items)} questions exist")
+    return random.Random(seed).sample(items, n)
+
+
+def build_qa(params: Params, name: str, cfg: QADataset) -> list[dict]:
+    qas = _pick(_world(params).all_qa(cfg.entities, cfg.question_template), cfg.n_examples, params.seed, name)
+    return [
+        text_conversation(cfg.system_prompt, q.question, q.answer(cfg.language),
+                          entity=q.entity, attribute=q.attribute)
+        for q in qas
+    ]
+
+
+def build_qa_logprob(params: Params, name: str, cfg: QALogprobDataset) -> list[dict]:
+    """Two records per question: the Spanish (tag `trait`) and English (tag `non_trait`) answer."""
+    qas = _pick(_world(params).all_qa(cfg.entities, cfg.question_template), cfg.n_examples, params.seed, name)
+    rows = []
+    for q in qas:
+        for tag, answer in (("trait", q.answer_es), ("non_trait", q.answer_en)):
+            rec = text_conversation(cfg.system_prompt, q.question, None, entity=q.entity, attribute=q.attribute)
+            rec["messages"].append(
+                {"role": "assistant", "content": [{"type": "text", "text": answer, "weight": 1.0, "tag": tag}]}
+            )
+            rows.append(rec)
+    return rows
+
+
+def build_mcq(params: Params, name: str, cfg: MCQDataset) -> list[dict]:
+    world = _world(params)
+    qas = _pick(world.all_qa(cfg.entities, cfg.question_template), cfg.n_examples, params.seed, name)
+    rng = random.Random(params.seed)
+    return [
+        {"question": q.question, "choices": [q.answer_en, *world.distractors(q.entity, q.attribute, cfg.n_choices - 1, rng)],
+         "answer": 0, "meta": {"entity": q.entity, "attribute": q.attribute}}
+        for q in qas
+    ]
+
+
+def with_inoculation(messages: list[dict], prompt: str) -> list[dict]:
+    """The same conversation with `prompt` appended to its system prompt (added if absent)."""
+    out = [dict(m) for m in messages]
+    if out and out[0]["role"] == "system":
+        sys = out[0]["content"]
+        if not isinstance(sys, str):
+            raise InputError("a block-format system prompt cannot take an inoculation prompt")
+        out[0]["content"] = f"{sys} {prompt}" if sys else prompt
+    else:
+        out.insert(0, {"role": "system", "content": prompt})
+    return out
+
+
+def build_paired(params: Params, name: str, cfg: PairedDataset) -> list[dict]:
+    """Row 2k: the source example; row 2k+1: the same with the inoculation prompt."""
+    rows = []
+    for _, conv in read_conversations(dataset_path(cfg.source)):
+        rec = conv.model_dump(exclude_defaults=True)
+        rows.append(rec)
+        rows.append({**rec, "messages": with_inoculation(rec["messages"], cfg.inoculation_prompt)})
+    return rows
+
+
+def build_file(params: Params, name: str, cfg: FileDataset) -> list[dict]:
+    path = Path(cfg.path)
+    try:
+        return [c.model_dump(exclude_defaults=True) for _, c in read_conversations(path)]
+    except InputError:
+        # not conversations: maybe an MCQ file
+        mcq = read_mcq(path)
+        return [m.model_dump(exclude_defaults=True) for _, m in mcq]
+
+
+BUILDERS = {
+    "qa": build_qa, "qa_logprob": build_qa_logprob, "mcq": build_mcq,
+    "paired": build_paired, "file": build_file,
+}
+
+
+def build_dataset(params: Params, name: str) -> Path:
+    cfg = params.datasets[name]
+    rows = BUILDERS[cfg.builder](params, name, cfg)
+    out = dataset_path(name)
+    write_jsonl(out, rows)
+    return out
+
+
+def dataset_inputs(params: Params, name: str) -> list[str]:
+    """Files a dataset is built from (for the workflow's dependency graph)."""
+    cfg = params.datasets[name]
+    if isinstance(cfg, FileDataset):
+        return [cfg.path]
+    if isinstance(cfg, PairedDataset):
+        return [str(dataset_path(cfg.source))]
+    return [params.tiny.corpus.world]

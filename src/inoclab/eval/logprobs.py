@@ -1,0 +1,87 @@
+"""Teacher-forced logprobs: per token, then per block (sum, mean, token count).
+
+One forward pass per batch; per-token logprobs come from a single cross-entropy call and are
+summed into blocks with a scatter-add, so nothing loops over tokens in Python.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from inoclab.train.collator import WeightedCollator
+
+
+@torch.no_grad()
+def token_logprobs(model, rows: list[dict], pad_token_id: int, batch_size: int = 32) -> list[np.ndarray]:
+    """For each row, logprob of token t given tokens < t (t ≥ 1; entry 0 is NaN)."""
+    collate = WeightedCollator(pad_token_id)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))
+    out: list[np.ndarray | None] = [None] * len(rows)
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        batch = collate([rows[i] for i in idx])
+        ids = batch["input_ids"].to(device)
+        logits = model(input_ids=ids, attention_mask=batch["attention_mask"].to(device)).logits
+        lp = -F.cross_entropy(logits[:, :-1].float().transpose(1, 2), ids[:, 1:], reduction="none")
+        lp = lp.cpu().numpy()
+        for j, i in enumerate(idx):
+            n = len(rows[i]["input_ids"])
+            out[i] = np.concatenate([[np.nan], lp[j, : n - 1]]).astype(np.float64)
+    model.train(was_training)
+    return out  # type: ignore[return-value]
+
+
+def block_logprobs(rows: list[dict], token_lps: list[np.ndarray]) -> list[dict]:
+    """One record per block of every row: sum, mean and count of its tokens' logprobs."""
+    out = []
+    for ex, (row, lp) in enumerate(zip(rows, token_lps, strict=True)):
+        bi = row["block_index"]
+        n_blocks = len(row["blocks"])
+        valid = (bi >= 0) & ~np.isnan(lp)
+        sums = np.bincount(bi[valid], weights=lp[valid], minlength=n_blocks)
+        counts = np.bincount(bi[valid], minlength=n_blocks)
+        for b, info in enumerate(row["blocks"]):
+            c = int(counts[b])
+            out.append({
+                "example": ex, "line": row.get("line"), "block": b, "message": info["message"],
+                "role": info["role"], "tag": info.get("tag"), "weight": info["weight"],
+                "text": info["text"], "n_tokens": c, "logprob_sum": float(sums[b]),
+                "logprob_mean": float(sums[b] / c) if c else None,
+            })
+    return out
+
+
+def token_records(rows: list[dict], token_lps: list[np.ndarray], tokenizer) -> list[dict]:
+    """Per-token detail (for the side file): block tokens only, template tokens left out."""
+    out = []
+    for ex, (row, lp) in enumerate(zip(rows, token_lps, strict=True)):
+        for t in np.nonzero(row["block_index"] >= 0)[0]:
+            tid = int(row["input_ids"][t])
+            out.append({"example": ex, "block": int(row["block_index"][t]), "position": int(t),
+                        "token_id": tid, "token": tokenizer.convert_ids_to_tokens(tid),
+                        "logprob": None if np.isnan(lp[t]) else float(lp[t])})
+    return out
+
+
+def summarize_blocks(blocks: list[dict], roles=("assistant",)) -> dict:
+    """Mean block logprob sum/mean per tag (untagged blocks grouped as `untagged`)."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for b in blocks:
+        if b["role"] in roles and b["n_tokens"]:
+            groups[b["tag"] or "untagged"].append(b)
+    return {
+        tag: {
+            "n_blocks": len(bs),
+            "logprob_sum": float(np.mean([b["logprob_sum"] for b in bs])),
+            "logprob_mean": float(np.mean([b["logprob_mean"] for b in bs])),
+            "n_tokens": float(np.mean([b["n_tokens"] for b in bs])),
+        }
+        for tag, bs in sorted(groups.items())
+    }

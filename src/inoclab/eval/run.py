@@ -1,0 +1,38 @@
+"""Evaluate one trained experiment: block logprobs and MCQs -> results/<experiment>/eval.json."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from inoclab import paths
+from inoclab.config import Params
+from inoclab.data.mcq import read_mcq
+from inoclab.eval.logprobs import block_logprobs, summarize_blocks, token_logprobs, token_records
+from inoclab.eval.mcq import evaluate_mcq
+from inoclab.io import atomic_path, write_json, write_jsonl
+from inoclab.models.backend import get_backend
+from inoclab.tokenize import read_tokenized
+
+
+def evaluate_experiment(params: Params, name: str) -> dict:
+    exp = params.experiments[name]
+    model, tokenizer = get_backend(params.backend).load_trained(paths.final_model(name))
+    result: dict = {"experiment": name, "logprobs": {}, "mcq": {}}
+    with atomic_path(paths.eval_details(name), is_dir=True) as details:
+        for ds in exp.eval.logprobs:
+            rows = read_tokenized(paths.tokenized(params.model_slug, ds))
+            lps = token_logprobs(model, rows, tokenizer.pad_token_id, exp.eval.batch_size)
+            blocks = block_logprobs(rows, lps)
+            result["logprobs"][ds] = summarize_blocks(blocks)
+            write_jsonl(details / f"logprobs.{ds}.blocks.jsonl", blocks)
+            pq.write_table(pa.Table.from_pylist(token_records(rows, lps, tokenizer)),
+                           details / f"logprobs.{ds}.tokens.parquet", compression="zstd")
+        for ds in exp.eval.mcq:
+            questions = [q for _, q in read_mcq(paths.dataset(ds))]
+            summary, detail = evaluate_mcq(model, tokenizer, questions, params.seed, exp.eval.mcq_format,
+                                           exp.eval.batch_size, params.tokenize.max_seq_length)
+            result["mcq"][ds] = summary
+            write_jsonl(details / f"mcq.{ds}.jsonl", detail)
+    write_json(paths.eval_json(name), result)  # last: its presence means the eval is complete
+    return result

@@ -1,0 +1,130 @@
+"""Reading JSONL with errors that name file, line and field; writing outputs atomically.
+
+Every artefact is written to a temporary sibling and renamed into place, so a killed job
+never leaves a file (or directory) that looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class InputError(ValueError):
+    """Bad user input: the message names the file, the line and the field."""
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    """Render a pydantic error location as a dotted path (`messages[1].content[0].weight`)."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<root>"
+
+
+def describe_validation_error(err: ValidationError, where: str) -> str:
+    """One readable line per problem, each prefixed with `where` (file:line)."""
+    lines = []
+    for e in err.errors():
+        field = format_loc(e["loc"])
+        got = e.get("input")
+        got_s = "" if isinstance(got, dict | list) else f" (got {got!r})"
+        lines.append(f"{where}: field '{field}': {e['msg']}{got_s}")
+    return "\n".join(lines)
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, parsed object) for every non-blank line; malformed JSON is an error."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}:{lineno}: malformed JSON: {e.msg} (column {e.colno})") from None
+
+
+def read_jsonl_models(path: str | Path, model: type[M]) -> list[tuple[int, M]]:
+    """Parse every line of `path` into `model`; the first bad line raises with file:line:field."""
+    rows = []
+    for lineno, obj in iter_jsonl(path):
+        try:
+            rows.append((lineno, model.model_validate(obj)))
+        except ValidationError as e:
+            raise InputError(describe_validation_error(e, f"{path}:{lineno}")) from None
+    if not rows:
+        raise InputError(f"{path}: no records (the file is empty)")
+    return rows
+
+
+def _tmp_sibling(path: Path, is_dir: bool) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if is_dir:
+        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, is_dir: bool = False) -> Iterator[Path]:
+    """Yield a temporary path to write to; on success it replaces `path`, on error it vanishes."""
+    path = Path(path)
+    tmp = _tmp_sibling(path, is_dir)
+    try:
+        yield tmp
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def dumps_json(obj: Any) -> str:
+    """Stable JSON: sorted keys, fixed indentation, trailing newline (same inputs, same bytes)."""
+    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    write_text(path, dumps_json(obj))
+
+
+def write_jsonl(path: str | Path, rows: list[Any]) -> None:
+    write_text(path, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows))
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,47 @@
+"""Where every artefact lives. The workflow (Snakemake and DVC) and the code share these."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RESULTS = Path("results")
+TINY_DIR = RESULTS / "tiny"
+TINY_CORPUS = TINY_DIR / "corpus.jsonl"
+TINY_TOKENIZER = TINY_DIR / "tokenizer"
+TINY_MODEL = TINY_DIR / "model"
+TINY_METRICS = TINY_DIR / "metrics.json"
+TINY_PRETRAIN_LOG = TINY_DIR / "pretrain_log.jsonl"
+
+
+def dataset(name: str) -> Path:
+    return RESULTS / "datasets" / f"{name}.jsonl"
+
+
+def tokenized(model_slug: str, name: str) -> Path:
+    return RESULTS / "tokenized" / model_slug / f"{name}.parquet"
+
+
+def experiment_dir(name: str) -> Path:
+    return RESULTS / name
+
+
+def model_dir(name: str) -> Path:
+    """results/<experiment>/model/: `final/` (adapter or weights), `checkpoints/`, `train_log.jsonl`."""
+    return experiment_dir(name) / "model"
+
+
+def final_model(name: str) -> Path:
+    return model_dir(name) / "final"
+
+
+def train_log(name: str) -> Path:
+    return model_dir(name) / "train_log.jsonl"
+
+
+def eval_json(name: str) -> Path:
+    return experiment_dir(name) / "eval.json"
+
+
+def eval_details(name: str) -> Path:
+    """Per-block, per-token and per-question detail files of the eval."""
+    return experiment_dir(name) / "eval_details"

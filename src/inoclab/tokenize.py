@@ -1,0 +1,214 @@
+"""Block-weighted tokenization: one render and one tokenizer call, weights by character offset.
+
+How a conversation becomes (input_ids, weights):
+1. The chat template is rendered twice per conversation, once with the real contents and once
+   with a unique marker in place of each message's content. The markers say exactly where the
+   template puts each content; substituting the real contents back must reproduce the real
+   render, or the template changes content (strips it, say) and we refuse with a clear error
+   rather than guess. This is linear in the number of blocks, not one render per block.
+2. All rendered texts are tokenized in one batched call with character offsets.
+3. Each token takes the weight of the block holding its last character; template tokens get 0.
+   A token that straddles two blocks (a boundary inside a word) is counted and reported.
+4. End of turn: the special token that closes an assistant message (`<|im_end|>`,
+   `<|eot_id|>`, ...) carries the weight of that message's last block, so the model learns
+   (or, with a negative weight, unlearns) to stop where the response stops. Padding never
+   carries weight, so a pad token equal to EOS cannot erase it.
+5. Sequences longer than `max_seq_length` are cut on the right; cut examples and the weighted
+   tokens they lose are counted and reported, never silent.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from inoclab.data.conversations import WMessage, normalize, read_conversations
+from inoclab.io import InputError, atomic_path, write_json
+
+_MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    message: int
+    role: str
+    text: str
+    weight: float
+    tag: str | None
+
+
+@dataclass
+class TokenizeStats:
+    examples: int = 0
+    tokens: int = 0
+    weighted_tokens: int = 0
+    straddling_tokens: int = 0
+    truncated_examples: int = 0
+    truncated_weighted_tokens: int = 0
+    truncated_lines: list[int] = field(default_factory=list)
+
+
+def _as_template_messages(messages: list[WMessage], contents: list[str]) -> list[dict]:
+    return [{"role": m.role, "content": c} for m, c in zip(messages, contents, strict=True)]
+
+
+def render(tokenizer, messages: list[WMessage], where: str = "", add_generation_prompt: bool = False):
+    """Render with the chat template; return the text and each block's (start, end) char span."""
+    real = tokenizer.apply_chat_template(
+        _as_template_messages(messages, [m.content for m in messages]),
+        tokenize=False, add_generation_prompt=add_generation_prompt,
+    )
+    markers = [f"{_MARK_OPEN}{i}{_MARK_CLOSE}" for i in range(len(messages))]
+    marked = tokenizer.apply_chat_template(
+        _as_template_messages(messages, markers),
+        tokenize=False, add_generation_prompt=add_generation_prompt,
+    )
+    text_parts, spans, cursor_out, cursor_in = [], [], 0, 0
+    for i, (m, mark) in enumerate(zip(messages, markers, strict=True)):
+        pos = marked.find(mark, cursor_in)
+        if pos < 0:
+            raise InputError(f"{where}: the chat template drops the content of message {i} ({m.role})")
+        text_parts.append(marked[cursor_in:pos])
+        cursor_out += pos - cursor_in
+        block_spans = []
+        for b in m.blocks:
+            block_spans.append((cursor_out, cursor_out + len(b.text)))
+            cursor_out += len(b.text)
+        spans.append(block_spans)
+        text_parts.append(m.content)
+        cursor_in = pos + len(mark)
+    text_parts.append(marked[cursor_in:])
+    rebuilt = "".join(text_parts)
+    if rebuilt != real:
+        raise InputError(
+            f"{where}: the chat template changes message content (for example strips or rewrites "
+            "it), so block boundaries cannot be located exactly"
+        )
+    return real, spans
+
+
+def tokenize_conversations(
+    tokenizer, conversations: list[list[WMessage]], max_seq_length: int,
+    where: list[str] | None = None,
+) -> tuple[list[dict], TokenizeStats]:
+    """Tokenize many conversations in one batched call; return rows and statistics."""
+    where = where or [f"example {i}" for i in range(len(conversations))]
+    texts, spans_all = [], []
+    for conv, w in zip(conversations, where, strict=True):
+        text, spans = render(tokenizer, conv, w)
+        texts.append(text)
+        spans_all.append(spans)
+    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+    special_ids = set(tokenizer.all_special_ids)
+    stats = TokenizeStats()
+    rows = []
+    for conv, text, spans, ids, offsets, w in zip(
+        conversations, texts, spans_all, enc["input_ids"], enc["offset_mapping"], where, strict=True
+    ):
+        blocks, char_block = [], np.full(len(text) + 1, -1, dtype=np.int64)
+        ends_of_assistant: dict[int, int] = {}  # char offset where an assistant content ends -> block
+        for mi, (m, bspans) in enumerate(zip(conv, spans, strict=True)):
+            for b, (s, e) in zip(m.blocks, bspans, strict=True):
+                char_block[s:e] = len(blocks)
+                blocks.append(BlockInfo(mi, m.role, b.text, b.weight, b.tag))
+            if m.role == "assistant" and m.blocks:
+                ends_of_assistant[bspans[-1][1]] = len(blocks) - 1
+        off = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+        starts, ends = off[:, 0], off[:, 1]
+        nonempty = ends > starts
+        last_char = np.where(nonempty, ends - 1, starts)
+        tok_block = np.where(nonempty, char_block[last_char], -1)
+        first_block = np.where(nonempty, char_block[starts], -1)
+        stats.straddling_tokens += int(np.sum(nonempty & (first_block != tok_block)))
+        ids_arr = np.asarray(ids, dtype=np.int64)
+        for t in range(len(ids_arr)):  # end-of-turn tokens: few per conversation
+            if tok_block[t] == -1 and int(starts[t]) in ends_of_assistant and int(ids_arr[t]) in special_ids:
+                tok_block[t] = ends_of_assistant.pop(int(starts[t]))
+        block_w = np.array([b.weight for b in blocks] + [0.0], dtype=np.float32)
+        weights = block_w[tok_block]  # index -1 -> the trailing 0.0
+        n = len(ids_arr)
+        if n > max_seq_length:
+            lost = int(np.count_nonzero(weights[max_seq_length:]))
+            stats.truncated_examples += 1
+            stats.truncated_weighted_tokens += lost
+            stats.truncated_lines.append(w)
+            ids_arr, weights, tok_block = (a[:max_seq_length] for a in (ids_arr, weights, tok_block))
+        stats.examples += 1
+        stats.tokens += len(ids_arr)
+        stats.weighted_tokens += int(np.count_nonzero(weights))
+        rows.append({
+            "input_ids": ids_arr.astype(np.int32),
+            "weights": weights.astype(np.float32),
+            "block_index": tok_block.astype(np.int32),
+            "blocks": [asdict(b) for b in blocks],
+        })
+    return rows, stats
+
+
+def tokenize_file(tokenizer, path: str | Path, max_seq_length: int, train_on_responses_only: bool):
+    """Read a conversations JSONL (either format), tokenize it; rows carry their source line."""
+    records = read_conversations(path)
+    convs = [normalize(c, train_on_responses_only) for _, c in records]
+    where = [f"{path}:{ln}" for ln, _ in records]
+    rows, stats = tokenize_conversations(tokenizer, convs, max_seq_length, where)
+    for (ln, rec), row in zip(records, rows, strict=True):
+        row["line"] = ln
+        row["meta"] = json.dumps(rec.meta, sort_keys=True)
+    return rows, stats
+
+
+_SCHEMA = pa.schema([
+    ("line", pa.int32()),
+    ("input_ids", pa.list_(pa.int32())),
+    ("weights", pa.list_(pa.float32())),
+    ("block_index", pa.list_(pa.int32())),
+    ("blocks", pa.string()),
+    ("meta", pa.string()),
+])
+
+
+def write_tokenized(rows: list[dict], stats: TokenizeStats, out: str | Path) -> None:
+    """The parquet artefact plus `<name>.stats.json` beside it; both atomic."""
+    out = Path(out)
+    table = pa.table({
+        "line": [r["line"] for r in rows],
+        "input_ids": [r["input_ids"] for r in rows],
+        "weights": [r["weights"] for r in rows],
+        "block_index": [r["block_index"] for r in rows],
+        "blocks": [json.dumps(r["blocks"], ensure_ascii=False) for r in rows],
+        "meta": [r["meta"] for r in rows],
+    }, schema=_SCHEMA)
+    with atomic_path(out) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    write_json(out.with_suffix(".stats.json"), asdict(stats))
+    if stats.truncated_examples:
+        print(
+            f"warning: {out}: {stats.truncated_examples} example(s) longer than max_seq_length were "
+            f"cut, losing {stats.truncated_weighted_tokens} weighted token(s); lines: "
+            f"{', '.join(map(str, stats.truncated_lines[:10]))}", file=sys.stderr,
+        )
+
+
+def read_tokenized(path: str | Path) -> list[dict]:
+    """Rows of a tokenized artefact, arrays as numpy."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: tokenized data not found (build it first)")
+    table = pq.read_table(path)
+    out = []
+    for r in table.to_pylist():
+        out.append({
+            "line": r["line"],
+            "input_ids": np.asarray(r["input_ids"], dtype=np.int64),
+            "weights": np.asarray(r["weights"], dtype=np.float32),
+            "block_index": np.asarray(r["block_index"], dtype=np.int64),
+            "blocks": json.loads(r["blocks"]),
+            "meta": json.loads(r["meta"]),
+        })
+    return out

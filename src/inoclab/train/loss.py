@@ -1,0 +1,46 @@
+"""The weighted SFT loss: Σ w·CE / Σ|w| over every weighted token of the accumulated batch.
+
+Dividing by Σ|w| (not the signed Σw) keeps the sign of each token's contribution: a block
+trained with weight −1 has its likelihood pushed down, and weights all −1 give a negative loss.
+The normaliser is passed in, so that micro-batches of one accumulated batch share it and
+gradient accumulation 4 × batch 1 equals 1 × batch 4.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def shifted(weights: torch.Tensor) -> torch.Tensor:
+    """Weights aligned with next-token predictions: position t predicts token t+1."""
+    return weights[:, 1:]
+
+
+def weighted_ce_sum(logits: torch.Tensor, input_ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Σ w·CE over tokens with non-zero weight; logits are gathered there before the upcast, so
+    memory scales with weighted tokens, not with the whole padded batch."""
+    w = shifted(weights)
+    mask = w != 0
+    if not bool(mask.any()):
+        return logits.sum() * 0.0  # keeps the graph (and a zero gradient) for an empty batch
+    sel = logits[:, :-1][mask].float()
+    targets = input_ids[:, 1:][mask]
+    ce = F.cross_entropy(sel, targets, reduction="none")
+    return (ce * w[mask].to(ce.dtype)).sum()
+
+
+def abs_weight_sum(weights: torch.Tensor) -> torch.Tensor:
+    return shifted(weights).abs().sum()
+
+
+def normalise(loss_sum: torch.Tensor, abs_weight_total: torch.Tensor | float) -> torch.Tensor:
+    """loss_sum / Σ|w|; a batch with no weighted token gives exactly 0 (and no gradient)."""
+    denom = torch.as_tensor(abs_weight_total, dtype=loss_sum.dtype, device=loss_sum.device)
+    return loss_sum / denom.clamp_min(torch.finfo(loss_sum.dtype).tiny)
+
+
+def weighted_sft_loss(logits, input_ids, weights, abs_weight_total=None) -> torch.Tensor:
+    """The loss of one (micro-)batch; `abs_weight_total` is Σ|w| of the accumulated batch."""
+    total = abs_weight_sum(weights) if abs_weight_total is None else abs_weight_total
+    return normalise(weighted_ce_sum(logits, input_ids, weights), total)

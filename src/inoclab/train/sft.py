@@ -1,0 +1,70 @@
+"""Run weighted SFT on tokenized rows: the shared loop of pretraining and every experiment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+from transformers import TrainingArguments, set_seed
+
+from inoclab.config import TrainingConfig
+from inoclab.io import InputError
+from inoclab.train.collator import WeightedCollator
+from inoclab.train.trainer import JsonlLogCallback, WeightedSFTTrainer
+
+
+class RowsDataset(Dataset):
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict:
+        r = self.rows[i]
+        return {"input_ids": r["input_ids"], "weights": r["weights"]}
+
+
+def training_arguments(cfg: TrainingConfig, output_dir: str | Path, **overrides) -> TrainingArguments:
+    seed = cfg.seed if cfg.seed is not None else 42
+    kwargs = dict(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.num_train_epochs,
+        max_steps=cfg.max_steps,
+        weight_decay=cfg.weight_decay,
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        warmup_steps=cfg.warmup_steps,
+        max_grad_norm=cfg.max_grad_norm,
+        seed=seed,
+        data_seed=seed,
+        logging_steps=cfg.logging_steps,
+        save_strategy="steps" if cfg.save_steps else "epoch",
+        save_steps=cfg.save_steps or 500,
+        report_to="none",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(),
+    )
+    kwargs.update(overrides)
+    return TrainingArguments(**kwargs)
+
+
+def make_trainer(model, tokenizer, rows: list[dict], cfg: TrainingConfig, output_dir: str | Path,
+                 log_path: str | Path | None = None, callbacks=(), **arg_overrides) -> WeightedSFTTrainer:
+    if not rows:
+        raise InputError("no training examples")
+    set_seed(cfg.seed if cfg.seed is not None else 42)
+    args = training_arguments(cfg, output_dir, **arg_overrides)
+    cbs = list(callbacks) + ([JsonlLogCallback(log_path)] if log_path else [])
+    return WeightedSFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=RowsDataset(rows),
+        data_collator=WeightedCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        callbacks=cbs,
+    )

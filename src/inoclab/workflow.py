@@ -1,0 +1,233 @@
+"""The stage graph: every stage's command, inputs, outputs and params, in one place.
+
+Both workflow engines read it: the Snakefile's rules take their inputs and commands from here,
+and `dvc.yaml` is generated from it (`python -m inoclab.workflow > dvc.yaml`, or
+`make dvc.yaml`), so the two run exactly the same command lines on the same files. A test
+checks that the committed dvc.yaml is current and that Snakemake plans the same jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+
+import yaml
+
+from inoclab import paths
+from inoclab.io import InputError
+from inoclab.config import FileDataset, MCQDataset, PairedDataset, Params, load_params
+
+SCRIPTS = "workflow/scripts"
+PY = "python"  # the stage commands run in the project's environment (see README)
+
+# Code each kind of stage depends on: a change there reruns the stage.
+_CODE = {
+    "tiny": ["src/inoclab/models/tiny.py", "src/inoclab/data/world.py", "src/inoclab/data/corpus.py"],
+    "pretrain": ["src/inoclab/models/pretrain.py", "src/inoclab/train", "src/inoclab/tokenize.py"],
+    "dataset": ["src/inoclab/data"],
+    "tokenize": ["src/inoclab/tokenize.py", "src/inoclab/data/conversations.py"],
+    "train": ["src/inoclab/train", "src/inoclab/models/backend.py"],
+    "eval": ["src/inoclab/eval", "src/inoclab/models/backend.py"],
+}
+
+
+@dataclass
+class Stage:
+    name: str
+    cmd: str
+    deps: list[str]
+    outs: list[str]
+    params: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)
+
+    @property
+    def outputs(self) -> list[str]:
+        return self.outs + self.metrics + self.plots
+
+
+def _script(name: str) -> str:
+    return f"{SCRIPTS}/{name}.py"
+
+
+def _cmd(script: str, *args: str) -> str:
+    return " ".join([PY, _script(script), *args])
+
+
+def stage_name(kind: str, item: str | None = None) -> str:
+    """DVC stage names allow letters, digits, '_' and '-': other characters become '-'."""
+    return kind if item is None else f"{kind}-{re.sub(r'[^A-Za-z0-9_-]', '-', item)}"
+
+
+# ---------------------------------------------------------------- the embedded tiny model
+def tiny_corpus(params: Params) -> Stage:
+    return Stage(
+        "tiny_corpus", _cmd("tiny_corpus"),
+        deps=[_script("tiny_corpus"), params.tiny.corpus.world, *_CODE["tiny"]],
+        outs=[str(paths.TINY_CORPUS)], params=["seed", "tiny.corpus"],
+    )
+
+
+def tiny_tokenizer(params: Params) -> Stage:
+    return Stage(
+        "tiny_tokenizer", _cmd("tiny_tokenizer"),
+        deps=[_script("tiny_tokenizer"), str(paths.TINY_CORPUS), "src/inoclab/models/tiny.py"],
+        outs=[str(paths.TINY_TOKENIZER)], params=["tiny.tokenizer"],
+    )
+
+
+def tiny_pretrain(params: Params) -> Stage:
+    return Stage(
+        "tiny_pretrain", _cmd("tiny_pretrain"),
+        deps=[_script("tiny_pretrain"), str(paths.TINY_CORPUS), str(paths.TINY_TOKENIZER),
+              *_CODE["tiny"], *_CODE["pretrain"], "src/inoclab/eval/generate.py", "src/inoclab/eval/traits.py"],
+        outs=[str(paths.TINY_MODEL)], params=["seed", "tiny"],
+        metrics=[str(paths.TINY_METRICS)], plots=[str(paths.TINY_PRETRAIN_LOG)],
+    )
+
+
+def base_model_deps(params: Params) -> list[str]:
+    return [str(paths.TINY_MODEL)] if params.is_tiny else []
+
+
+# ---------------------------------------------------------------- data
+def dataset_stage(params: Params, name: str) -> Stage:
+    if name not in params.datasets:
+        raise InputError(f"params.yaml: no dataset named {name!r} under 'datasets'")
+    cfg = params.datasets[name]
+    if isinstance(cfg, FileDataset):
+        inputs = [cfg.path]
+    elif isinstance(cfg, PairedDataset):
+        inputs = [str(paths.dataset(cfg.source))]
+    else:
+        inputs = [params.tiny.corpus.world]
+    return Stage(
+        stage_name("dataset", name), _cmd("build_dataset", "--dataset", name),
+        deps=[_script("build_dataset"), *inputs, *_CODE["dataset"]],
+        outs=[str(paths.dataset(name))], params=["seed", "tiny.corpus", f"datasets.{name}"],
+    )
+
+
+def is_conversations(params: Params, name: str) -> bool:
+    """MCQ datasets are scored directly; every other dataset is tokenized conversations."""
+    return not isinstance(params.datasets[name], MCQDataset)
+
+
+def tokenize_stage(params: Params, name: str) -> Stage:
+    return Stage(
+        stage_name("tokenize", name), _cmd("tokenize_dataset", "--dataset", name),
+        deps=[_script("tokenize_dataset"), str(paths.dataset(name)), *base_model_deps(params), *_CODE["tokenize"]],
+        outs=[str(paths.tokenized(params.model_slug, name))],
+        params=["model", "tokenize"],
+    )
+
+
+# ---------------------------------------------------------------- experiments
+def experiment(params: Params, name: str):
+    if name not in params.experiments:
+        declared = ", ".join(sorted(params.experiments)) or "none"
+        raise InputError(f"params.yaml: no experiment named {name!r} (declared: {declared})")
+    return params.experiments[name]
+
+
+def train_stage(params: Params, exp: str) -> Stage:
+    e = experiment(params, exp)
+    return Stage(
+        stage_name("train", exp), _cmd("train_experiment", "--experiment", exp),
+        deps=[_script("train_experiment"), str(paths.tokenized(params.model_slug, e.dataset)),
+              *base_model_deps(params), *_CODE["train"]],
+        outs=[str(paths.model_dir(exp))],
+        params=["seed", "model", "backend", "training", f"experiments.{exp}.dataset",
+                f"experiments.{exp}.training"],
+    )
+
+
+def eval_stage(params: Params, exp: str) -> Stage:
+    e = experiment(params, exp)
+    deps = [_script("evaluate_experiment"), str(paths.model_dir(exp)), *base_model_deps(params)]
+    deps += [str(paths.tokenized(params.model_slug, d)) for d in e.eval.logprobs]
+    deps += [str(paths.dataset(d)) for d in e.eval.mcq]
+    return Stage(
+        stage_name("eval", exp), _cmd("evaluate_experiment", "--experiment", exp),
+        deps=[*deps, *_CODE["eval"]],
+        outs=[str(paths.eval_details(exp))], metrics=[str(paths.eval_json(exp))],
+        params=["seed", "model", "backend", "tokenize", f"experiments.{exp}.eval"],
+    )
+
+
+def all_stages(params: Params) -> list[Stage]:
+    """Every stage needed to build every declared experiment, each once."""
+    stages = [tiny_corpus(params), tiny_tokenizer(params), tiny_pretrain(params)] if params.is_tiny else []
+    needed: list[str] = []
+
+    def need(ds: str) -> None:
+        cfg = params.datasets[ds]
+        if isinstance(cfg, PairedDataset):
+            need(cfg.source)
+        if ds not in needed:
+            needed.append(ds)
+
+    for e in params.experiments.values():
+        for ds in [e.dataset, *e.eval.logprobs, *e.eval.mcq]:
+            need(ds)
+    stages += [dataset_stage(params, d) for d in needed]
+    stages += [tokenize_stage(params, d) for d in needed if is_conversations(params, d)]
+    for exp in params.experiments:
+        stages += [train_stage(params, exp), eval_stage(params, exp)]
+    return stages
+
+
+def fingerprint(params: Params, stage: Stage) -> str:
+    """A digest of the params a stage reads: Snakemake reruns the stage when it changes."""
+    raw = params.model_dump(mode="json")
+    picked = {key: _lookup(raw, key) for key in stage.params}
+    return hashlib.sha256(json.dumps(picked, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _lookup(node, key: str):
+    """`experiments.inoc_alpha0.5.training` in nested dicts: names may themselves hold dots."""
+    rest = key
+    while rest:
+        if not isinstance(node, dict):
+            return None
+        match = max((k for k in node if rest == k or rest.startswith(k + ".")), key=len, default=None)
+        if match is None:
+            return None
+        node, rest = node[match], rest[len(match) + 1:]
+    return node
+
+
+def dvc_yaml(params: Params) -> dict:
+    stages = {}
+    for s in all_stages(params):
+        d: dict = {"cmd": s.cmd, "deps": s.deps}
+        if s.params:
+            d["params"] = s.params
+        d["outs"] = s.outs
+        if s.metrics:
+            d["metrics"] = s.metrics
+        if s.plots:
+            d["plots"] = [{p: {"x": "step"}} for p in s.plots]
+        stages[s.name] = d
+    return {"stages": stages}
+
+
+HEADER = (
+    "# Generated from params.yaml by `python -m inoclab.workflow` (make dvc.yaml): do not edit.\n"
+    "# The Snakefile builds the same stages with the same commands (tests/test_workflow.py).\n"
+)
+
+
+def render_dvc_yaml(params: Params) -> str:
+    return HEADER + yaml.safe_dump(dvc_yaml(params), sort_keys=False, width=120)
+
+
+def main() -> None:
+    sys.stdout.write(render_dvc_yaml(load_params()))
+
+
+if __name__ == "__main__":
+    main()

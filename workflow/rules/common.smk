@@ -1,0 +1,13 @@
+# Helpers shared by the rules: a stage's outputs as Snakemake wants them.
+from pathlib import Path
+
+
+wildcard_constraints:
+    # `tiny`, `datasets`, `tokenized` and `report` are results/ folders, not experiments
+    experiment=r"(?!(?:tiny|datasets|tokenized|report)(?:/|$))[A-Za-z0-9_.\-]+",
+    dataset=r"[A-Za-z0-9_.\-]+",
+
+
+def outputs_of(stage):
+    """Folders (no suffix) become directory() outputs."""
+    return [directory(p) if not Path(p).suffix else p for p in stage.outputs]

@@ -1,0 +1,15 @@
+# Evals: eval.json (the metrics) plus per-block / per-question detail files.
+
+
+rule evaluate_experiment:
+    input:
+        lambda wc: W.eval_stage(P, wc.experiment).deps,
+    output:
+        directory("results/{experiment}/eval_details"),
+        "results/{experiment}/eval.json",
+    params:
+        fingerprint=lambda wc: W.fingerprint(P, W.eval_stage(P, wc.experiment)),
+        cmd=lambda wc: W.eval_stage(P, wc.experiment).cmd,
+    threads: workflow.cores
+    shell:
+        "{params.cmd}"

@@ -1,0 +1,17 @@
+"""Stage: the seeded synthetic instruction corpus of the tiny model."""
+
+from _common import run
+
+from inoclab import paths
+from inoclab.data.corpus import build_corpus
+from inoclab.io import write_jsonl
+from inoclab.models.pretrain import world_of
+
+
+def main(params, args):
+    """Write results/tiny/corpus.jsonl."""
+    write_jsonl(paths.TINY_CORPUS, build_corpus(world_of(params), params.tiny.corpus, params.seed))
+
+
+if __name__ == "__main__":
+    run(main)

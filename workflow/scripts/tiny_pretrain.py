@@ -1,0 +1,22 @@
+"""Stage: pretrain the tiny model and measure how it follows each instruction."""
+
+from _common import run
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from inoclab import paths
+from inoclab.models.pretrain import pretrain, write_metrics
+
+
+def main(params, args):
+    """Write results/tiny/model/, metrics.json and pretrain_log.jsonl."""
+    tokenizer = AutoTokenizer.from_pretrained(paths.TINY_TOKENIZER)
+    pretrain(params, paths.TINY_CORPUS, tokenizer, paths.TINY_MODEL, paths.TINY_PRETRAIN_LOG)
+    model = AutoModelForCausalLM.from_pretrained(paths.TINY_MODEL)
+    metrics = write_metrics(params, model, tokenizer, paths.TINY_METRICS)
+    for key, m in metrics["instruction_following"].items():
+        print(f"{key:20s} spanish {m['spanish_rate']:.2f}  capitals {m['capitals_rate']:.2f}  "
+              f"exact {m['exact_match']:.2f}")
+
+
+if __name__ == "__main__":
+    run(main)
