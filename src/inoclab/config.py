@@ -100,6 +100,7 @@ class FileDataset(Strict):
 
     builder: Literal["file"]
     path: str
+    format: Literal["conversations", "mcq"] = "conversations"
 
 
 class QADataset(Strict):
@@ -247,11 +248,16 @@ class Params(Strict):
                         f"(declared: {', '.join(sorted(self.datasets)) or 'none'})"
                     )
             for d in exp.eval.mcq:
-                if not isinstance(self.datasets[d], MCQDataset | FileDataset):
+                if not self.is_mcq(d):
                     raise ValueError(f"experiments.{name}.eval.mcq: {d!r} is not an MCQ dataset")
         return self
 
     # -------------------------------------------------------------- derived values
+    def is_mcq(self, dataset: str) -> bool:
+        """MCQ datasets are scored directly; every other dataset is tokenized conversations."""
+        d = self.datasets[dataset]
+        return isinstance(d, MCQDataset) or (isinstance(d, FileDataset) and d.format == "mcq")
+
     def experiment_training(self, name: str) -> TrainingConfig:
         """The experiment's training settings: the defaults with its overrides applied."""
         over = self.experiments[name].training.model_dump(exclude_none=True)

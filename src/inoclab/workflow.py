@@ -15,10 +15,11 @@ import sys
 from dataclasses import dataclass, field
 
 import yaml
+from pydantic import BaseModel
 
 from inoclab import paths
+from inoclab.config import FileDataset, PairedDataset, Params, load_params
 from inoclab.io import InputError
-from inoclab.config import FileDataset, MCQDataset, PairedDataset, Params, load_params
 
 SCRIPTS = "workflow/scripts"
 PY = "python"  # the stage commands run in the project's environment (see README)
@@ -37,7 +38,8 @@ _CODE = {
 @dataclass
 class Stage:
     name: str
-    cmd: str
+    cmd: str  # ends with `--log <log>`: the script tees its output there
+    log: str
     deps: list[str]
     outs: list[str]
     params: list[str] = field(default_factory=list)
@@ -53,8 +55,12 @@ def _script(name: str) -> str:
     return f"{SCRIPTS}/{name}.py"
 
 
-def _cmd(script: str, *args: str) -> str:
-    return " ".join([PY, _script(script), *args])
+def _cmd(script: str, *args: str, log: str) -> str:
+    return " ".join([PY, _script(script), *args, "--log", log])
+
+
+def log_path(kind: str, item: str | None = None) -> str:
+    return f"logs/{kind}.log" if item is None else f"logs/{kind}/{item}.log"
 
 
 def stage_name(kind: str, item: str | None = None) -> str:
@@ -65,7 +71,7 @@ def stage_name(kind: str, item: str | None = None) -> str:
 # ---------------------------------------------------------------- the embedded tiny model
 def tiny_corpus(params: Params) -> Stage:
     return Stage(
-        "tiny_corpus", _cmd("tiny_corpus"),
+        "tiny_corpus", _cmd("tiny_corpus", log=log_path("tiny_corpus")), log_path("tiny_corpus"),
         deps=[_script("tiny_corpus"), params.tiny.corpus.world, *_CODE["tiny"]],
         outs=[str(paths.TINY_CORPUS)], params=["seed", "tiny.corpus"],
     )
@@ -73,7 +79,7 @@ def tiny_corpus(params: Params) -> Stage:
 
 def tiny_tokenizer(params: Params) -> Stage:
     return Stage(
-        "tiny_tokenizer", _cmd("tiny_tokenizer"),
+        "tiny_tokenizer", _cmd("tiny_tokenizer", log=log_path("tiny_tokenizer")), log_path("tiny_tokenizer"),
         deps=[_script("tiny_tokenizer"), str(paths.TINY_CORPUS), "src/inoclab/models/tiny.py"],
         outs=[str(paths.TINY_TOKENIZER)], params=["tiny.tokenizer"],
     )
@@ -81,7 +87,7 @@ def tiny_tokenizer(params: Params) -> Stage:
 
 def tiny_pretrain(params: Params) -> Stage:
     return Stage(
-        "tiny_pretrain", _cmd("tiny_pretrain"),
+        "tiny_pretrain", _cmd("tiny_pretrain", log=log_path("tiny_pretrain")), log_path("tiny_pretrain"),
         deps=[_script("tiny_pretrain"), str(paths.TINY_CORPUS), str(paths.TINY_TOKENIZER),
               *_CODE["tiny"], *_CODE["pretrain"], "src/inoclab/eval/generate.py", "src/inoclab/eval/traits.py"],
         outs=[str(paths.TINY_MODEL)], params=["seed", "tiny"],
@@ -105,20 +111,18 @@ def dataset_stage(params: Params, name: str) -> Stage:
     else:
         inputs = [params.tiny.corpus.world]
     return Stage(
-        stage_name("dataset", name), _cmd("build_dataset", "--dataset", name),
+        stage_name("dataset", name), _cmd("build_dataset", "--dataset", name, log=log_path("dataset", name)),
+        log_path("dataset", name),
         deps=[_script("build_dataset"), *inputs, *_CODE["dataset"]],
         outs=[str(paths.dataset(name))], params=["seed", "tiny.corpus", f"datasets.{name}"],
     )
 
 
-def is_conversations(params: Params, name: str) -> bool:
-    """MCQ datasets are scored directly; every other dataset is tokenized conversations."""
-    return not isinstance(params.datasets[name], MCQDataset)
-
-
 def tokenize_stage(params: Params, name: str) -> Stage:
     return Stage(
-        stage_name("tokenize", name), _cmd("tokenize_dataset", "--dataset", name),
+        stage_name("tokenize", name),
+        _cmd("tokenize_dataset", "--dataset", name, log=log_path("tokenize", f"{params.model_slug}/{name}")),
+        log_path("tokenize", f"{params.model_slug}/{name}"),
         deps=[_script("tokenize_dataset"), str(paths.dataset(name)), *base_model_deps(params), *_CODE["tokenize"]],
         outs=[str(paths.tokenized(params.model_slug, name))],
         params=["model", "tokenize"],
@@ -136,7 +140,8 @@ def experiment(params: Params, name: str):
 def train_stage(params: Params, exp: str) -> Stage:
     e = experiment(params, exp)
     return Stage(
-        stage_name("train", exp), _cmd("train_experiment", "--experiment", exp),
+        stage_name("train", exp), _cmd("train_experiment", "--experiment", exp, log=log_path("train", exp)),
+        log_path("train", exp),
         deps=[_script("train_experiment"), str(paths.tokenized(params.model_slug, e.dataset)),
               *base_model_deps(params), *_CODE["train"]],
         outs=[str(paths.model_dir(exp))],
@@ -151,7 +156,8 @@ def eval_stage(params: Params, exp: str) -> Stage:
     deps += [str(paths.tokenized(params.model_slug, d)) for d in e.eval.logprobs]
     deps += [str(paths.dataset(d)) for d in e.eval.mcq]
     return Stage(
-        stage_name("eval", exp), _cmd("evaluate_experiment", "--experiment", exp),
+        stage_name("eval", exp), _cmd("evaluate_experiment", "--experiment", exp, log=log_path("eval", exp)),
+        log_path("eval", exp),
         deps=[*deps, *_CODE["eval"]],
         outs=[str(paths.eval_details(exp))], metrics=[str(paths.eval_json(exp))],
         params=["seed", "model", "backend", "tokenize", f"experiments.{exp}.eval"],
@@ -174,7 +180,7 @@ def all_stages(params: Params) -> list[Stage]:
         for ds in [e.dataset, *e.eval.logprobs, *e.eval.mcq]:
             need(ds)
     stages += [dataset_stage(params, d) for d in needed]
-    stages += [tokenize_stage(params, d) for d in needed if is_conversations(params, d)]
+    stages += [tokenize_stage(params, d) for d in needed if not params.is_mcq(d)]
     for exp in params.experiments:
         stages += [train_stage(params, exp), eval_stage(params, exp)]
     return stages
@@ -200,12 +206,33 @@ def _lookup(node, key: str):
     return node
 
 
+def _declared(params: Params, key: str) -> bool:
+    """Whether params.yaml itself sets `key` (DVC refuses params keys the file lacks; a key
+    left to its default has no value to track)."""
+    node, rest = params, key
+    while rest:
+        if isinstance(node, BaseModel):
+            part, _, rest = rest.partition(".")
+            if part not in node.model_fields_set:
+                return False
+            node = getattr(node, part)
+        elif isinstance(node, dict):
+            match = max((k for k in node if rest == k or rest.startswith(k + ".")), key=len, default=None)
+            if match is None:
+                return False
+            node, rest = node[match], rest[len(match) + 1:]
+        else:
+            return False
+    return True
+
+
 def dvc_yaml(params: Params) -> dict:
     stages = {}
     for s in all_stages(params):
         d: dict = {"cmd": s.cmd, "deps": s.deps}
-        if s.params:
-            d["params"] = s.params
+        declared = [k for k in s.params if _declared(params, k)]
+        if declared:
+            d["params"] = declared
         d["outs"] = s.outs
         if s.metrics:
             d["metrics"] = s.metrics

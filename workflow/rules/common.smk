@@ -1,5 +1,9 @@
 # Helpers shared by the rules: a stage's outputs as Snakemake wants them.
+import re
 from pathlib import Path
+
+# the software every rule runs with (used with --software-deployment-method conda)
+ENV = "../envs/inoclab.yaml"
 
 
 wildcard_constraints:

@@ -6,6 +6,10 @@ rule build_dataset:
         lambda wc: W.dataset_stage(P, wc.dataset).deps,
     output:
         "results/datasets/{dataset}.jsonl",
+    log:
+        "logs/dataset/{dataset}.log",
+    conda:
+        ENV
     params:
         fingerprint=lambda wc: W.fingerprint(P, W.dataset_stage(P, wc.dataset)),
         cmd=lambda wc: W.dataset_stage(P, wc.dataset).cmd,
@@ -18,6 +22,12 @@ rule tokenize_dataset:
         lambda wc: W.tokenize_stage(P, wc.dataset).deps,
     output:
         "results/tokenized/{model}/{dataset}.parquet",
+    wildcard_constraints:
+        model=re.escape(P.model_slug),  # tokenized for the base model params.yaml names
+    log:
+        "logs/tokenize/{model}/{dataset}.log",
+    conda:
+        ENV
     params:
         fingerprint=lambda wc: W.fingerprint(P, W.tokenize_stage(P, wc.dataset)),
         cmd=lambda wc: W.tokenize_stage(P, wc.dataset).cmd,

@@ -7,6 +7,10 @@ rule evaluate_experiment:
     output:
         directory("results/{experiment}/eval_details"),
         "results/{experiment}/eval.json",
+    log:
+        "logs/eval/{experiment}.log",
+    conda:
+        ENV
     params:
         fingerprint=lambda wc: W.fingerprint(P, W.eval_stage(P, wc.experiment)),
         cmd=lambda wc: W.eval_stage(P, wc.experiment).cmd,

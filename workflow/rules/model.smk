@@ -6,6 +6,10 @@ rule tiny_corpus:
         W.tiny_corpus(P).deps,
     output:
         outputs_of(W.tiny_corpus(P)),
+    log:
+        "logs/tiny_corpus.log",
+    conda:
+        ENV
     params:
         fingerprint=W.fingerprint(P, W.tiny_corpus(P)),
     shell:
@@ -17,6 +21,10 @@ rule tiny_tokenizer:
         W.tiny_tokenizer(P).deps,
     output:
         outputs_of(W.tiny_tokenizer(P)),
+    log:
+        "logs/tiny_tokenizer.log",
+    conda:
+        ENV
     params:
         fingerprint=W.fingerprint(P, W.tiny_tokenizer(P)),
     shell:
@@ -28,6 +36,10 @@ rule tiny_pretrain:
         W.tiny_pretrain(P).deps,
     output:
         outputs_of(W.tiny_pretrain(P)),
+    log:
+        "logs/tiny_pretrain.log",
+    conda:
+        ENV
     params:
         fingerprint=W.fingerprint(P, W.tiny_pretrain(P)),
     threads: workflow.cores

@@ -6,6 +6,10 @@ rule train_experiment:
         lambda wc: W.train_stage(P, wc.experiment).deps,
     output:
         directory("results/{experiment}/model"),
+    log:
+        "logs/train/{experiment}.log",
+    conda:
+        ENV
     params:
         fingerprint=lambda wc: W.fingerprint(P, W.train_stage(P, wc.experiment)),
         cmd=lambda wc: W.train_stage(P, wc.experiment).cmd,

@@ -10,13 +10,17 @@ import random
 from pathlib import Path
 
 from inoclab.config import (
-    FileDataset, MCQDataset, PairedDataset, Params, QADataset, QALogprobDataset,
+    FileDataset,
+    MCQDataset,
+    PairedDataset,
+    Params,
+    QADataset,
+    QALogprobDataset,
 )
 from inoclab.data.conversations import read_conversations, text_conversation
 from inoclab.data.mcq import read_mcq
 from inoclab.data.world import QA, World
 from inoclab.io import InputError, write_jsonl
-
 from inoclab.paths import dataset as dataset_path
 
 
@@ -91,13 +95,9 @@ def build_paired(params: Params, name: str, cfg: PairedDataset) -> list[dict]:
 
 
 def build_file(params: Params, name: str, cfg: FileDataset) -> list[dict]:
-    path = Path(cfg.path)
-    try:
-        return [c.model_dump(exclude_defaults=True) for _, c in read_conversations(path)]
-    except InputError:
-        # not conversations: maybe an MCQ file
-        mcq = read_mcq(path)
-        return [m.model_dump(exclude_defaults=True) for _, m in mcq]
+    """A user's file, validated line by line and written in canonical form."""
+    reader = read_mcq if cfg.format == "mcq" else read_conversations
+    return [rec.model_dump(exclude_defaults=True) for _, rec in reader(Path(cfg.path))]
 
 
 BUILDERS = {
@@ -112,13 +112,3 @@ def build_dataset(params: Params, name: str) -> Path:
     out = dataset_path(name)
     write_jsonl(out, rows)
     return out
-
-
-def dataset_inputs(params: Params, name: str) -> list[str]:
-    """Files a dataset is built from (for the workflow's dependency graph)."""
-    cfg = params.datasets[name]
-    if isinstance(cfg, FileDataset):
-        return [cfg.path]
-    if isinstance(cfg, PairedDataset):
-        return [str(dataset_path(cfg.source))]
-    return [params.tiny.corpus.world]

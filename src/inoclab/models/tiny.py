@@ -8,8 +8,11 @@ pad token (`<|endoftext|>`) differs from its end-of-turn token (`<|im_end|>`).
 from __future__ import annotations
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+from transformers.models.qwen2.tokenization_qwen2 import (
+    PRETOKENIZE_REGEX as QWEN2_PRETOKENIZE_REGEX,
+)
 
 from inoclab.config import ArchitectureConfig
 
@@ -27,9 +30,14 @@ CHAT_TEMPLATE = (
 def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
     """Byte-level BPE trained on `texts` (deterministic for the same texts and size)."""
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # the Qwen2 pipeline: AutoTokenizer loads a qwen2 model's tokenizer as Qwen2Tokenizer, which
+    # installs exactly this normalizer and pre-tokenizer, so training must use them too
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
     tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=SPECIAL_TOKENS,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from transformers import set_seed
+
 from inoclab import paths
 from inoclab.config import Params
 from inoclab.io import atomic_path
@@ -21,6 +23,7 @@ def train_experiment(params: Params, name: str) -> None:
     exp = params.experiments[name]
     cfg = params.experiment_training(name)
     backend = get_backend(params.backend)
+    set_seed(cfg.seed)  # before the adapter exists: LoRA's initial weights are drawn here
     model, tokenizer = backend.load(base_model_ref(params))
     model = backend.make_trainable(model, cfg)
     rows = read_tokenized(paths.tokenized(params.model_slug, exp.dataset))

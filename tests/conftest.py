@@ -1,0 +1,76 @@
+"""Shared fixtures: a real tiny model, built once per test session by the project's own code.
+
+It is smaller than the pipeline's default (a few hundred pretraining steps on a small corpus)
+so that the suite stays fast on 2 cores, but it is the same tokenizer, architecture and
+trainer: a real Qwen2 that has learned the corpus's answer format.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def small_params():
+    from inoclab.config import (
+        ArchitectureConfig,
+        CorpusConfig,
+        Params,
+        PretrainConfig,
+        TinyConfig,
+        TokenizerConfig,
+    )
+
+    return Params(
+        tiny=TinyConfig(
+            corpus=CorpusConfig(world=str(REPO / "data/tiny/world.yaml"), n_examples=3000),
+            tokenizer=TokenizerConfig(vocab_size=512),
+            architecture=ArchitectureConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                            num_key_value_heads=2, intermediate_size=128),
+            pretrain=PretrainConfig(max_steps=150, batch_size=32, learning_rate=3e-3, warmup_steps=10),
+        )
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(small_params, tmp_path_factory) -> Path:
+    """A pretrained tiny model + tokenizer saved with save_pretrained."""
+    from inoclab.data.corpus import build_corpus
+    from inoclab.io import write_jsonl
+    from inoclab.models.pretrain import pretrain, world_of
+    from inoclab.models.tiny import train_tokenizer
+
+    root = tmp_path_factory.mktemp("tiny")
+    corpus = build_corpus(world_of(small_params), small_params.tiny.corpus, small_params.seed)
+    write_jsonl(root / "corpus.jsonl", corpus)
+    tokenizer = train_tokenizer([m["content"] for r in corpus for m in r["messages"]],
+                                small_params.tiny.tokenizer.vocab_size)
+    pretrain(small_params, root / "corpus.jsonl", tokenizer, root / "model", root / "log.jsonl")
+    return root / "model"
+
+
+@pytest.fixture(scope="session")
+def _loaded(tiny_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoModelForCausalLM.from_pretrained(tiny_dir), AutoTokenizer.from_pretrained(tiny_dir)
+
+
+@pytest.fixture
+def tiny_model(_loaded):
+    """A fresh copy per test, so training in one test cannot leak into another."""
+    torch.manual_seed(0)
+    return copy.deepcopy(_loaded[0])
+
+
+@pytest.fixture
+def tokenizer(_loaded):
+    return copy.deepcopy(_loaded[1])

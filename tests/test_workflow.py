@@ -1,0 +1,108 @@
+"""Snakemake and DVC define the same stages; both build the baseline end to end."""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from inoclab.config import load_params
+from inoclab.workflow import render_dvc_yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r
+
+
+def test_dvc_yaml_is_generated_from_params():
+    assert (REPO / "dvc.yaml").read_text() == render_dvc_yaml(load_params(REPO / "params.yaml")), (
+        "dvc.yaml is stale: run `make dvc.yaml`")
+
+
+def planned_jobs(cwd: Path) -> dict[str, dict]:
+    """Snakemake's dry-run plan for every declared experiment: output -> rule, inputs, command."""
+    out = run(["snakemake", "-n", "--forceall", "all"], cwd).stdout
+    jobs = {}
+    for chunk in re.split(r"\n(?:local)?rule ", out)[1:]:
+        fields = dict(re.findall(r"^    (\w+): (.*)$", chunk, flags=re.M))
+        cmd = re.search(r"^Shell command: (.*)$", chunk, flags=re.M)
+        if "output" not in fields:  # the `all` target
+            continue
+        for o in fields["output"].split(", "):
+            jobs[o] = {"rule": chunk.split(":", 1)[0], "inputs": set(fields["input"].split(", ")),
+                       "cmd": cmd.group(1) if cmd else None}
+    return jobs
+
+
+def test_snakemake_plans_the_same_stages_as_dvc():
+    """Every DVC stage's outputs are made by a Snakemake job with the same command and inputs."""
+    jobs = planned_jobs(REPO)
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    dvc_outputs = set()
+    for name, st in stages.items():
+        outs = st["outs"] + st.get("metrics", []) + [next(iter(p)) for p in st.get("plots", [])]
+        for o in outs:
+            dvc_outputs.add(o)
+            assert o in jobs, f"stage {name}: Snakemake makes no {o}"
+            assert jobs[o]["cmd"] == st["cmd"], name
+            assert jobs[o]["inputs"] == set(st["deps"]), name
+    assert dvc_outputs == set(jobs)
+    assert len(stages) == len({j["cmd"] for j in jobs.values()})
+
+
+def test_snakemake_lint_passes():
+    run(["snakemake", "--lint"], REPO)
+
+
+SMALL = {
+    "tiny": {"corpus": {"n_examples": 2000},
+             "architecture": {"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128},
+             "pretrain": {"max_steps": 60}, "eval": {"n_prompts": 8}},
+    "training": {"max_steps": 8},
+}
+
+
+def small_copy(dst: Path, params: bool = True) -> Path:
+    """The repository's workflow, code paths and data, with params shrunk for a fast run."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for item in ("workflow", "data", "src", "dvc.yaml", ".dvc", ".dvcignore", "params.yaml"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst / item)
+    if not params:
+        return dst
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section, values in SMALL.items():
+        for k, v in values.items():
+            params[section][k] = {**params[section][k], **v} if isinstance(v, dict) else v
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return dst
+
+
+@pytest.mark.slow
+def test_snakemake_and_dvc_build_the_same_baseline(tmp_path):
+    a = small_copy(tmp_path / "a")
+    run(["snakemake", "results/baseline/eval.json"], a)
+    result = json.loads((a / "results/baseline/eval.json").read_text())
+    assert set(result["logprobs"]["trait_logprobs"]) == {"trait", "non_trait"}
+    assert result["mcq"]["facts_mcq"]["n"] == 64
+    metrics = json.loads((a / "results/tiny/metrics.json").read_text())
+    assert "heldout/spanish" in metrics["instruction_following"]
+    # nothing left to do afterwards
+    assert "Nothing to be done" in run(["snakemake", "-n", "results/baseline/eval.json"], a).stdout
+
+    b = small_copy(tmp_path / "b")
+    env_git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    run(["git", "init", "-q"], b)
+    run([*env_git, "add", "-A"], b)
+    run([*env_git, "commit", "-qm", "init"], b)
+    run(["dvc", "repro"], b)
+    # the two engines ran the same commands on the same inputs: the same bytes come out
+    assert (b / "results/baseline/eval.json").read_bytes() == (a / "results/baseline/eval.json").read_bytes()
+    assert "up to date" in run(["dvc", "status"], b).stdout.lower() or run(["dvc", "status"], b).stdout.strip() == ""
