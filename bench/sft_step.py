@@ -85,6 +85,8 @@ def main() -> None:
             lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_steps, seed=0, report_to="none",
             logging_steps=10**6, save_strategy="no", use_cpu=True, max_length=256, disable_tqdm=True,
             completion_only_loss=True, dataloader_num_workers=0,
+            # match our settings: float32, no activation checkpointing, plain NLL
+            bf16=False, gradient_checkpointing=False, loss_type="nll",
         )
         lc = cfg.lora
         peft_cfg = LoraConfig(r=lc.r, lora_alpha=lc.lora_alpha, lora_dropout=lc.lora_dropout,
