@@ -24,7 +24,9 @@ from inoclab.io import InputError
 SCRIPTS = "workflow/scripts"
 PY = "python"  # the stage commands run in the project's environment (see README)
 
-# Code each kind of stage depends on: a change there reruns the stage.
+# Code each kind of stage depends on: a change there reruns the stage. Every stage also
+# depends on the params models (their defaults) and on the shared I/O and script helpers.
+_COMMON = ["src/inoclab/config.py", "src/inoclab/io.py", "src/inoclab/workflow.py", f"{SCRIPTS}/_common.py"]
 _CODE = {
     "tiny": ["src/inoclab/models/tiny.py", "src/inoclab/data/world.py", "src/inoclab/data/corpus.py"],
     "pretrain": ["src/inoclab/models/pretrain.py", "src/inoclab/train", "src/inoclab/tokenize.py"],
@@ -55,6 +57,15 @@ def _script(name: str) -> str:
     return f"{SCRIPTS}/{name}.py"
 
 
+def _deps(script: str, *rest: str) -> list[str]:
+    """A stage's dependencies: its script, the given inputs and code, and the common code."""
+    out = [_script(script)]
+    for d in (*rest, *_COMMON):
+        if d not in out:
+            out.append(d)
+    return out
+
+
 def _cmd(script: str, *args: str, log: str) -> str:
     return " ".join([PY, _script(script), *args, "--log", log])
 
@@ -72,7 +83,7 @@ def stage_name(kind: str, item: str | None = None) -> str:
 def tiny_corpus(params: Params) -> Stage:
     return Stage(
         "tiny_corpus", _cmd("tiny_corpus", log=log_path("tiny_corpus")), log_path("tiny_corpus"),
-        deps=[_script("tiny_corpus"), params.tiny.corpus.world, *_CODE["tiny"]],
+        deps=_deps("tiny_corpus", params.tiny.corpus.world, *_CODE["tiny"]),
         outs=[str(paths.TINY_CORPUS)], params=["seed", "tiny.corpus"],
     )
 
@@ -80,7 +91,7 @@ def tiny_corpus(params: Params) -> Stage:
 def tiny_tokenizer(params: Params) -> Stage:
     return Stage(
         "tiny_tokenizer", _cmd("tiny_tokenizer", log=log_path("tiny_tokenizer")), log_path("tiny_tokenizer"),
-        deps=[_script("tiny_tokenizer"), str(paths.TINY_CORPUS), "src/inoclab/models/tiny.py"],
+        deps=_deps("tiny_tokenizer", str(paths.TINY_CORPUS), "src/inoclab/models/tiny.py"),
         outs=[str(paths.TINY_TOKENIZER)], params=["tiny.tokenizer"],
     )
 
@@ -88,8 +99,8 @@ def tiny_tokenizer(params: Params) -> Stage:
 def tiny_pretrain(params: Params) -> Stage:
     return Stage(
         "tiny_pretrain", _cmd("tiny_pretrain", log=log_path("tiny_pretrain")), log_path("tiny_pretrain"),
-        deps=[_script("tiny_pretrain"), str(paths.TINY_CORPUS), str(paths.TINY_TOKENIZER),
-              *_CODE["tiny"], *_CODE["pretrain"], "src/inoclab/eval/generate.py", "src/inoclab/eval/traits.py"],
+        deps=_deps("tiny_pretrain", str(paths.TINY_CORPUS), str(paths.TINY_TOKENIZER), *_CODE["tiny"],
+                   *_CODE["pretrain"], "src/inoclab/eval/generate.py", "src/inoclab/eval/traits.py"),
         outs=[str(paths.TINY_MODEL)], params=["seed", "tiny"],
         metrics=[str(paths.TINY_METRICS)], plots=[str(paths.TINY_PRETRAIN_LOG)],
     )
@@ -100,10 +111,15 @@ def base_model_deps(params: Params) -> list[str]:
 
 
 # ---------------------------------------------------------------- data
-def dataset_stage(params: Params, name: str) -> Stage:
+def dataset(params: Params, name: str):
     if name not in params.datasets:
-        raise InputError(f"params.yaml: no dataset named {name!r} under 'datasets'")
-    cfg = params.datasets[name]
+        declared = ", ".join(sorted(params.datasets)) or "none"
+        raise InputError(f"params.yaml: no dataset named {name!r} (declared: {declared})")
+    return params.datasets[name]
+
+
+def dataset_stage(params: Params, name: str) -> Stage:
+    cfg = dataset(params, name)
     if isinstance(cfg, FileDataset):
         inputs = [cfg.path]
     elif isinstance(cfg, PairedDataset):
@@ -113,7 +129,7 @@ def dataset_stage(params: Params, name: str) -> Stage:
     return Stage(
         stage_name("dataset", name), _cmd("build_dataset", "--dataset", name, log=log_path("dataset", name)),
         log_path("dataset", name),
-        deps=[_script("build_dataset"), *inputs, *_CODE["dataset"]],
+        deps=_deps("build_dataset", *inputs, *_CODE["dataset"]),
         outs=[str(paths.dataset(name))], params=["seed", "tiny.corpus", f"datasets.{name}"],
     )
 
@@ -123,7 +139,7 @@ def tokenize_stage(params: Params, name: str) -> Stage:
         stage_name("tokenize", name),
         _cmd("tokenize_dataset", "--dataset", name, log=log_path("tokenize", f"{params.model_slug}/{name}")),
         log_path("tokenize", f"{params.model_slug}/{name}"),
-        deps=[_script("tokenize_dataset"), str(paths.dataset(name)), *base_model_deps(params), *_CODE["tokenize"]],
+        deps=_deps("tokenize_dataset", str(paths.dataset(name)), *base_model_deps(params), *_CODE["tokenize"]),
         outs=[str(paths.tokenized(params.model_slug, name))],
         params=["model", "tokenize"],
     )
@@ -142,8 +158,8 @@ def train_stage(params: Params, exp: str) -> Stage:
     return Stage(
         stage_name("train", exp), _cmd("train_experiment", "--experiment", exp, log=log_path("train", exp)),
         log_path("train", exp),
-        deps=[_script("train_experiment"), str(paths.tokenized(params.model_slug, e.dataset)),
-              *base_model_deps(params), *_CODE["train"]],
+        deps=_deps("train_experiment", str(paths.tokenized(params.model_slug, e.dataset)),
+                   *base_model_deps(params), *_CODE["train"]),
         outs=[str(paths.model_dir(exp))],
         params=["seed", "model", "backend", "training", f"experiments.{exp}.dataset",
                 f"experiments.{exp}.training"],
@@ -152,13 +168,13 @@ def train_stage(params: Params, exp: str) -> Stage:
 
 def eval_stage(params: Params, exp: str) -> Stage:
     e = experiment(params, exp)
-    deps = [_script("evaluate_experiment"), str(paths.model_dir(exp)), *base_model_deps(params)]
-    deps += [str(paths.tokenized(params.model_slug, d)) for d in e.eval.logprobs]
-    deps += [str(paths.dataset(d)) for d in e.eval.mcq]
+    inputs = [str(paths.model_dir(exp)), *base_model_deps(params)]
+    inputs += [str(paths.tokenized(params.model_slug, d)) for d in e.eval.logprobs]
+    inputs += [str(paths.dataset(d)) for d in e.eval.mcq]
     return Stage(
         stage_name("eval", exp), _cmd("evaluate_experiment", "--experiment", exp, log=log_path("eval", exp)),
         log_path("eval", exp),
-        deps=[*deps, *_CODE["eval"]],
+        deps=_deps("evaluate_experiment", *inputs, *_CODE["eval"]),
         outs=[str(paths.eval_details(exp))], metrics=[str(paths.eval_json(exp))],
         params=["seed", "model", "backend", "tokenize", f"experiments.{exp}.eval"],
     )

@@ -2,14 +2,13 @@
 
 from _common import run
 
+from inoclab import workflow
 from inoclab.data.builders import build_dataset
-from inoclab.io import InputError
 
 
 def main(params, args):
     """Build the dataset named by --dataset."""
-    if args.dataset not in params.datasets:
-        raise InputError(f"params.yaml: no dataset named {args.dataset!r} under 'datasets'")
+    workflow.dataset(params, args.dataset)  # a clear error for an undeclared name
     build_dataset(params, args.dataset)
 
 

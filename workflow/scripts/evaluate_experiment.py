@@ -4,14 +4,13 @@ import json
 
 from _common import run
 
+from inoclab import workflow
 from inoclab.eval.run import evaluate_experiment
-from inoclab.io import InputError
 
 
 def main(params, args):
     """Evaluate the experiment named by --experiment."""
-    if args.experiment not in params.experiments:
-        raise InputError(f"params.yaml: no experiment named {args.experiment!r} under 'experiments'")
+    workflow.experiment(params, args.experiment)  # a clear error for an undeclared name
     print(json.dumps(evaluate_experiment(params, args.experiment), indent=2))
 
 

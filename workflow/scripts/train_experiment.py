@@ -2,14 +2,13 @@
 
 from _common import run
 
-from inoclab.io import InputError
+from inoclab import workflow
 from inoclab.train.run import train_experiment
 
 
 def main(params, args):
     """Train the experiment named by --experiment."""
-    if args.experiment not in params.experiments:
-        raise InputError(f"params.yaml: no experiment named {args.experiment!r} under 'experiments'")
+    workflow.experiment(params, args.experiment)  # a clear error for an undeclared name
     train_experiment(params, args.experiment)
 
 
