@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 
 run: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH snakemake results/baseline/eval.json
+	@echo "--- results/tiny/metrics.json (instruction following of the tiny model) and results/baseline/eval.json:"
+	@$(PY) -c "import json; m = json.load(open('results/tiny/metrics.json'))['instruction_following']; \
+	print('\n'.join(f'{k:20s} spanish {v[\"spanish_rate\"]:.2f}  capitals {v[\"capitals_rate\"]:.2f}  exact {v[\"exact_match\"]:.2f}' for k, v in m.items()))"
+	@cat results/baseline/eval.json
 
 repro: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH dvc repro

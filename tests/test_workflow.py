@@ -4,6 +4,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run a tool, preferring the one installed beside this Python (the project's venv)."""
+    local = Path(sys.executable).parent / cmd[0]
+    cmd = [str(local) if local.exists() else cmd[0], *cmd[1:]]
     r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     return r
