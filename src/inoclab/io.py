@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -75,24 +74,22 @@ def read_jsonl_models(path: str | Path, model: type[M]) -> list[tuple[int, M]]:
     return rows
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _tmp_sibling(path: Path, is_dir: bool) -> Path:
-    """A private temporary next to `path`, given the usual permissions (mkstemp's are 0600),
-    so that a shared results folder stays readable by collaborators."""
+    """`.<name>.tmp` next to `path`. The name is fixed, not random, because libraries record
+    where they wrote (the Trainer's output_dir lands in every checkpoint), and a random name
+    would make every rebuild differ. One job writes one output, so the name cannot clash; a
+    leftover from a killed run is removed first."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp"
+    if tmp.is_dir() and not tmp.is_symlink():
+        shutil.rmtree(tmp)
+    elif tmp.exists() or tmp.is_symlink():
+        tmp.unlink()
     if is_dir:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-        os.chmod(tmp, 0o777 & ~_umask())
-        return tmp
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(name, 0o666 & ~_umask())
-    return Path(name)
+        tmp.mkdir()
+    else:
+        tmp.touch()
+    return tmp
 
 
 @contextlib.contextmanager

@@ -72,6 +72,16 @@ class HFBackend:
         return model, tokenizer
 
 
+def canonicalize_adapter_configs(root: str | Path) -> None:
+    """peft stores `target_modules` as a set, so adapter_config.json lists them in hash order,
+    which changes from run to run; sort them so that the same training gives the same bytes."""
+    for cfg_path in sorted(Path(root).rglob(ADAPTER_CONFIG)):
+        cfg = json.loads(cfg_path.read_text())
+        if isinstance(cfg.get("target_modules"), list):
+            cfg["target_modules"] = sorted(cfg["target_modules"])
+            cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
 def get_backend(name: str = "hf") -> Backend:
     if name == "hf":
         return HFBackend()

@@ -9,7 +9,7 @@ from transformers import set_seed
 from inoclab import paths
 from inoclab.config import Params
 from inoclab.io import atomic_path
-from inoclab.models.backend import get_backend
+from inoclab.models.backend import canonicalize_adapter_configs, get_backend
 from inoclab.tokenize import read_tokenized
 from inoclab.train.sft import make_trainer
 
@@ -33,6 +33,7 @@ def train_experiment(params: Params, name: str) -> None:
                                log_path=tmp / "train_log.jsonl")
         result = trainer.train()
         trainer.save_model(str(tmp / "final"))
+        canonicalize_adapter_configs(tmp)
         (tmp / "train_summary.json").write_text(json.dumps({
             "experiment": name, "dataset": exp.dataset, "examples": len(rows),
             "global_step": result.global_step, "train_loss": result.training_loss,
