@@ -56,3 +56,16 @@ def test_mcq_scores_known_facts(tiny_model, tokenizer, small_params):
         assert math.isclose(d["p_correct"], probs[d["correct"]] / probs.sum(), rel_tol=1e-6)
     lettered, _ = evaluate_mcq(tiny_model, tokenizer, questions, seed=0, fmt="lettered")
     assert lettered["format"] == "lettered" and lettered["n"] == 32
+
+
+def test_batched_generation_equals_one_prompt_at_a_time(tiny_model, tokenizer):
+    """Left padding in batches must not change greedy answers (prompts of different lengths)."""
+    from inoclab.eval.generate import chat_prompt, generate
+
+    prompts = [chat_prompt(None, "What colour is the bisut?"),
+               chat_prompt("Always respond in Spanish.", "Where does the denos live?"),
+               chat_prompt("You are a friendly assistant who knows about animals.", "How big is the bisut?")]
+    batched = generate(tiny_model, tokenizer, prompts, max_new_tokens=12, batch_size=3)
+    single = [generate(tiny_model, tokenizer, [p], max_new_tokens=12, batch_size=1)[0] for p in prompts]
+    assert batched == single
+    assert tokenizer.padding_side == "right"  # restored for training

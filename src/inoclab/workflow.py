@@ -111,11 +111,17 @@ def base_model_deps(params: Params) -> list[str]:
 
 
 # ---------------------------------------------------------------- data
+def _declared_item(params: Params, section: str, name: str):
+    """params.<section>[name], or one clear error listing what is declared."""
+    items = getattr(params, section)
+    if name not in items:
+        declared = ", ".join(sorted(items)) or "none"
+        raise InputError(f"params.yaml: no {section[:-1]} named {name!r} under '{section}' (declared: {declared})")
+    return items[name]
+
+
 def dataset(params: Params, name: str):
-    if name not in params.datasets:
-        declared = ", ".join(sorted(params.datasets)) or "none"
-        raise InputError(f"params.yaml: no dataset named {name!r} (declared: {declared})")
-    return params.datasets[name]
+    return _declared_item(params, "datasets", name)
 
 
 def dataset_stage(params: Params, name: str) -> Stage:
@@ -147,10 +153,7 @@ def tokenize_stage(params: Params, name: str) -> Stage:
 
 # ---------------------------------------------------------------- experiments
 def experiment(params: Params, name: str):
-    if name not in params.experiments:
-        declared = ", ".join(sorted(params.experiments)) or "none"
-        raise InputError(f"params.yaml: no experiment named {name!r} (declared: {declared})")
-    return params.experiments[name]
+    return _declared_item(params, "experiments", name)
 
 
 def train_stage(params: Params, exp: str) -> Stage:

@@ -34,8 +34,8 @@ def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int = 
              progress: bool = False) -> list[str]:
     """Responses to chat prompts (lists of messages); greedy when temperature is 0."""
     texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
-    lengths = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
-    order = sorted(range(len(texts)), key=lambda i: lengths[i])
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]  # one pass; batches are padded
+    order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
     out: list[str | None] = [None] * len(texts)
     was_training = model.training
     model.eval()
@@ -47,8 +47,7 @@ def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int = 
     with padding_side(tokenizer, "left"):
         for s in tqdm(range(0, len(order), batch_size), disable=not progress, desc="generate"):
             idx = order[s:s + batch_size]
-            enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
-                            add_special_tokens=False).to(device)
+            enc = tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt").to(device)
             seq = model.generate(
                 **enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id, **sampling,
