@@ -40,10 +40,9 @@ def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int = 
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    gen = torch.Generator(device=device).manual_seed(seed) if temperature > 0 else None
     sampling = dict(do_sample=True, temperature=temperature) if temperature > 0 else dict(do_sample=False)
-    if gen is not None:
-        torch.manual_seed(seed)
+    if temperature > 0:
+        torch.manual_seed(seed)  # generate() samples from the global generator
     with padding_side(tokenizer, "left"):
         for s in tqdm(range(0, len(order), batch_size), disable=not progress, desc="generate"):
             idx = order[s:s + batch_size]

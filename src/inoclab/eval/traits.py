@@ -32,9 +32,6 @@ class LanguageRule:
             return "unknown"
         return "es" if es > en else "en"
 
-    def is_spanish(self, text: str) -> bool:
-        return self.language(text) == "es"
-
 
 def is_capitals(text: str) -> bool:
     letters = [c for c in text if c.isalpha()]
