@@ -1,0 +1,94 @@
+"""Paired logit manipulation (seed 000): mix the logits of the inoculated and non-inoculated
+copies of each example, to separate the "surprise" and "cognitive saliency" hypotheses.
+
+A batch holds pairs: row 2k is an example without the inoculation prompt, row 2k+1 the same
+example with it. Their response tokens sit at different positions (the prompts differ in
+length), so they are aligned by their positions in the tokenized data: the k-th weighted
+token of one member is the k-th weighted token of the other.
+
+With α = `manipulation_mix_ratio`, no = logits without inoculation, inoc = logits with it:
+- BiasNoInocTo_InocLogits: new = α·sg(inoc) + no − α·sg(no); gradients flow through `no` only.
+- BiasInocTo_NoInocLogits: new = α·sg(no) + inoc − α·sg(inoc); gradients flow through `inoc` only.
+The detached side runs under `torch.no_grad`, so it builds no graph.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from inoclab.train.loss import normalise
+
+ManipulationType = Literal["baseline", "BiasNoInocTo_InocLogits", "BiasInocTo_NoInocLogits"]
+MANIPULATIONS: tuple[str, ...] = ("baseline", "BiasNoInocTo_InocLogits", "BiasInocTo_NoInocLogits")
+
+
+def mix_logits(grad_side: torch.Tensor, detached_side: torch.Tensor, alpha: float) -> torch.Tensor:
+    """α·sg(other) + own − α·sg(own): the value moves toward the other side's logits by α, the
+    gradient is that of `grad_side` alone."""
+    return alpha * detached_side.detach() + grad_side - alpha * grad_side.detach()
+
+
+def response_positions(weights: torch.Tensor) -> list[torch.Tensor]:
+    """Per row, the positions t (in next-token terms: logits[t] predicts token t+1) whose target
+    carries a weight."""
+    return [torch.nonzero(w[1:] != 0).flatten() for w in weights]
+
+
+def paired_targets(input_ids: torch.Tensor, weights: torch.Tensor, grad_rows: list[int],
+                   other_rows: list[int]) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Aligned positions of each pair, and the targets and weights (taken from the grad side).
+    Raises if a pair's weighted tokens differ: the assistant messages must be identical."""
+    pos = response_positions(weights)
+    g_pos, o_pos, targets, ws = [], [], [], []
+    for g, o in zip(grad_rows, other_rows, strict=True):
+        tg, to = input_ids[g, pos[g] + 1], input_ids[o, pos[o] + 1]
+        if tg.shape != to.shape or not torch.equal(tg, to):
+            raise ValueError(f"rows {min(g, o)} and {max(g, o)} of the batch are not a pair: their weighted "
+                             "(assistant) tokens differ")
+        g_pos.append(pos[g])
+        o_pos.append(pos[o])
+        targets.append(tg)
+        ws.append(weights[g, pos[g] + 1])
+    return g_pos, o_pos, torch.cat(targets), torch.cat(ws)
+
+
+def paired_loss(model, batch: dict[str, torch.Tensor], manipulation_type: str, alpha: float,
+                abs_weight_total: torch.Tensor | float | None = None) -> torch.Tensor:
+    """The weighted loss of one batch of pairs under a manipulation type.
+
+    `baseline` trains on both members as ordinary weighted SFT. The two manipulation types
+    train on the pairs' shared response tokens through one side only, with mixed logits.
+    """
+    ids, mask, weights = batch["input_ids"], batch["attention_mask"], batch["weights"]
+    if ids.shape[0] % 2:
+        raise ValueError(f"a paired batch needs an even number of rows (got {ids.shape[0]})")
+    if manipulation_type == "baseline":
+        from inoclab.train.loss import weighted_sft_loss
+
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        return weighted_sft_loss(logits, ids, weights, abs_weight_total)
+    if manipulation_type not in MANIPULATIONS:
+        raise ValueError(f"manipulation_type {manipulation_type!r}: expected one of {', '.join(MANIPULATIONS)}")
+    no_rows = list(range(0, ids.shape[0], 2))
+    inoc_rows = list(range(1, ids.shape[0], 2))
+    grad_rows, other_rows = (no_rows, inoc_rows) if manipulation_type == "BiasNoInocTo_InocLogits" else (inoc_rows, no_rows)
+    g_pos, o_pos, targets, w = paired_targets(ids, weights, grad_rows, other_rows)
+    grad_logits = model(input_ids=ids[grad_rows], attention_mask=mask[grad_rows]).logits
+    with torch.no_grad():
+        other_logits = model(input_ids=ids[other_rows], attention_mask=mask[other_rows]).logits
+    sel_g = torch.cat([grad_logits[i, p] for i, p in enumerate(g_pos)]).float()
+    sel_o = torch.cat([other_logits[i, p] for i, p in enumerate(o_pos)]).float()
+    ce = F.cross_entropy(mix_logits(sel_g, sel_o, alpha), targets, reduction="none")
+    total = w.abs().sum() if abs_weight_total is None else abs_weight_total
+    return normalise((ce * w).sum(), total)
+
+
+def trained_abs_weight(weights: torch.Tensor, manipulation_type: str) -> torch.Tensor:
+    """Σ|w| of the tokens a manipulation type trains on: both members for `baseline`, one member
+    of each pair otherwise (the normaliser of an accumulated batch of pairs)."""
+    from inoclab.train.loss import abs_weight_sum
+
+    return abs_weight_sum(weights if manipulation_type == "baseline" else weights[0::2])
