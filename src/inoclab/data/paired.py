@@ -1,0 +1,48 @@
+"""Validation of paired inoculation data (seed 000): row 2k without the inoculation prompt,
+row 2k+1 the same example with it appended to the system prompt, identical assistant messages.
+
+Each failure names the example index and the file line, so a researcher can fix the data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from inoclab.data.conversations import Conversation
+from inoclab.io import InputError
+
+
+def _system(conv: Conversation) -> str:
+    first = conv.messages[0]
+    if first.role != "system":
+        return ""
+    return first.content if isinstance(first.content, str) else "".join(b.text for b in first.content)
+
+
+def _assistant(conv: Conversation) -> list[str]:
+    return [m.content if isinstance(m.content, str) else "".join(b.text for b in m.content)
+            for m in conv.messages if m.role == "assistant"]
+
+
+def validate_pairs(records: list[tuple[int, Conversation]], inoculation_prompt: str | None,
+                   path: str | Path) -> None:
+    """Raise InputError at the first row that breaks the pairing rules."""
+    if len(records) % 2:
+        line = records[-1][0]
+        raise InputError(f"{path}:{line}: example {len(records) - 1} has no partner: paired data needs an "
+                         f"even number of examples (got {len(records)})")
+    for i in range(0, len(records), 2):
+        (line_a, a), (line_b, b) = records[i], records[i + 1]
+        if not _assistant(a):
+            raise InputError(f"{path}:{line_a}: example {i} has no assistant message")
+        if _assistant(a) != _assistant(b):
+            raise InputError(f"{path}:{line_b}: example {i + 1}: its assistant messages differ from those of "
+                             f"example {i} (line {line_a}); a pair must share its responses")
+        if inoculation_prompt is None:
+            continue
+        if inoculation_prompt in _system(a):
+            raise InputError(f"{path}:{line_a}: example {i} (the non-inoculated member of its pair) already "
+                             f"contains the inoculation prompt {inoculation_prompt!r} in its system prompt")
+        if inoculation_prompt not in _system(b):
+            raise InputError(f"{path}:{line_b}: example {i + 1} (the inoculated member of its pair) lacks the "
+                             f"inoculation prompt {inoculation_prompt!r} in its system prompt")
