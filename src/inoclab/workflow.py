@@ -57,21 +57,19 @@ def _script(name: str) -> str:
     return f"{SCRIPTS}/{name}.py"
 
 
-def _deps(script: str, *rest: str) -> list[str]:
-    """A stage's dependencies: its script, the given inputs and code, and the common code."""
-    out = [_script(script)]
-    for d in (*rest, *_COMMON):
-        if d not in out:
-            out.append(d)
-    return out
-
-
-def _cmd(script: str, *args: str, log: str) -> str:
-    return " ".join([PY, _script(script), *args, "--log", log])
-
-
 def log_path(kind: str, item: str | None = None) -> str:
     return f"logs/{kind}.log" if item is None else f"logs/{kind}/{item}.log"
+
+
+def _stage(name: str, script: str, args: tuple[str, ...], log: str, inputs: list[str], **kw) -> Stage:
+    """A stage running `python <script> <args> --log <log>`; it depends on its script, its
+    inputs and code, and the common code (each once, in order)."""
+    deps: list[str] = []
+    for d in (_script(script), *inputs, *_COMMON):
+        if d not in deps:
+            deps.append(d)
+    cmd = " ".join([PY, _script(script), *args, "--log", log])
+    return Stage(name, cmd, log, deps=deps, **kw)
 
 
 def stage_name(kind: str, item: str | None = None) -> str:
@@ -81,26 +79,25 @@ def stage_name(kind: str, item: str | None = None) -> str:
 
 # ---------------------------------------------------------------- the embedded tiny model
 def tiny_corpus(params: Params) -> Stage:
-    return Stage(
-        "tiny_corpus", _cmd("tiny_corpus", log=log_path("tiny_corpus")), log_path("tiny_corpus"),
-        deps=_deps("tiny_corpus", params.tiny.corpus.world, *_CODE["tiny"]),
+    return _stage(
+        "tiny_corpus", "tiny_corpus", (), log_path("tiny_corpus"), [params.tiny.corpus.world, *_CODE["tiny"]],
         outs=[str(paths.TINY_CORPUS)], params=["seed", "tiny.corpus"],
     )
 
 
 def tiny_tokenizer(params: Params) -> Stage:
-    return Stage(
-        "tiny_tokenizer", _cmd("tiny_tokenizer", log=log_path("tiny_tokenizer")), log_path("tiny_tokenizer"),
-        deps=_deps("tiny_tokenizer", str(paths.TINY_CORPUS), "src/inoclab/models/tiny.py"),
+    return _stage(
+        "tiny_tokenizer", "tiny_tokenizer", (), log_path("tiny_tokenizer"),
+        [str(paths.TINY_CORPUS), "src/inoclab/models/tiny.py"],
         outs=[str(paths.TINY_TOKENIZER)], params=["tiny.tokenizer"],
     )
 
 
 def tiny_pretrain(params: Params) -> Stage:
-    return Stage(
-        "tiny_pretrain", _cmd("tiny_pretrain", log=log_path("tiny_pretrain")), log_path("tiny_pretrain"),
-        deps=_deps("tiny_pretrain", str(paths.TINY_CORPUS), str(paths.TINY_TOKENIZER), *_CODE["tiny"],
-                   *_CODE["pretrain"], "src/inoclab/eval/generate.py", "src/inoclab/eval/traits.py"),
+    return _stage(
+        "tiny_pretrain", "tiny_pretrain", (), log_path("tiny_pretrain"),
+        [str(paths.TINY_CORPUS), str(paths.TINY_TOKENIZER), *_CODE["tiny"], *_CODE["pretrain"],
+         "src/inoclab/eval/generate.py", "src/inoclab/eval/traits.py"],
         outs=[str(paths.TINY_MODEL)], params=["seed", "tiny"],
         metrics=[str(paths.TINY_METRICS)], plots=[str(paths.TINY_PRETRAIN_LOG)],
     )
@@ -132,20 +129,18 @@ def dataset_stage(params: Params, name: str) -> Stage:
         inputs = [str(paths.dataset(cfg.source))]
     else:
         inputs = [params.tiny.corpus.world]
-    return Stage(
-        stage_name("dataset", name), _cmd("build_dataset", "--dataset", name, log=log_path("dataset", name)),
-        log_path("dataset", name),
-        deps=_deps("build_dataset", *inputs, *_CODE["dataset"]),
+    return _stage(
+        stage_name("dataset", name), "build_dataset", ("--dataset", name), log_path("dataset", name),
+        [*inputs, *_CODE["dataset"]],
         outs=[str(paths.dataset(name))], params=["seed", "tiny.corpus", f"datasets.{name}"],
     )
 
 
 def tokenize_stage(params: Params, name: str) -> Stage:
-    return Stage(
-        stage_name("tokenize", name),
-        _cmd("tokenize_dataset", "--dataset", name, log=log_path("tokenize", f"{params.model_slug}/{name}")),
+    return _stage(
+        stage_name("tokenize", name), "tokenize_dataset", ("--dataset", name),
         log_path("tokenize", f"{params.model_slug}/{name}"),
-        deps=_deps("tokenize_dataset", str(paths.dataset(name)), *base_model_deps(params), *_CODE["tokenize"]),
+        [str(paths.dataset(name)), *base_model_deps(params), *_CODE["tokenize"]],
         outs=[str(paths.tokenized(params.model_slug, name))],
         params=["model", "tokenize"],
     )
@@ -158,11 +153,9 @@ def experiment(params: Params, name: str):
 
 def train_stage(params: Params, exp: str) -> Stage:
     e = experiment(params, exp)
-    return Stage(
-        stage_name("train", exp), _cmd("train_experiment", "--experiment", exp, log=log_path("train", exp)),
-        log_path("train", exp),
-        deps=_deps("train_experiment", str(paths.tokenized(params.model_slug, e.dataset)),
-                   *base_model_deps(params), *_CODE["train"]),
+    return _stage(
+        stage_name("train", exp), "train_experiment", ("--experiment", exp), log_path("train", exp),
+        [str(paths.tokenized(params.model_slug, e.dataset)), *base_model_deps(params), *_CODE["train"]],
         outs=[str(paths.model_dir(exp))],
         params=["seed", "model", "backend", "training", f"experiments.{exp}.dataset",
                 f"experiments.{exp}.training"],
@@ -174,10 +167,9 @@ def eval_stage(params: Params, exp: str) -> Stage:
     inputs = [str(paths.model_dir(exp)), *base_model_deps(params)]
     inputs += [str(paths.tokenized(params.model_slug, d)) for d in e.eval.logprobs]
     inputs += [str(paths.dataset(d)) for d in e.eval.mcq]
-    return Stage(
-        stage_name("eval", exp), _cmd("evaluate_experiment", "--experiment", exp, log=log_path("eval", exp)),
-        log_path("eval", exp),
-        deps=_deps("evaluate_experiment", *inputs, *_CODE["eval"]),
+    return _stage(
+        stage_name("eval", exp), "evaluate_experiment", ("--experiment", exp), log_path("eval", exp),
+        [*inputs, *_CODE["eval"]],
         outs=[str(paths.eval_details(exp))], metrics=[str(paths.eval_json(exp))],
         params=["seed", "model", "backend", "tokenize", f"experiments.{exp}.eval"],
     )
@@ -212,16 +204,22 @@ def fingerprint(params: Params, stage: Stage) -> str:
     return hashlib.sha256(json.dumps(picked, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _step_into(node: dict, rest: str) -> tuple[object, str] | None:
+    """One step of a dotted key in a dict whose keys may hold dots themselves
+    (`inoc_alpha0.5.training` -> the entry `inoc_alpha0.5`, then `training`): the longest
+    matching key wins. Returns (value, the rest of the key), or None."""
+    match = max((k for k in node if rest == k or rest.startswith(k + ".")), key=len, default=None)
+    return None if match is None else (node[match], rest[len(match) + 1:])
+
+
 def _lookup(node, key: str):
-    """`experiments.inoc_alpha0.5.training` in nested dicts: names may themselves hold dots."""
+    """The value at a dotted params key in nested dicts, or None."""
     rest = key
     while rest:
-        if not isinstance(node, dict):
+        step = _step_into(node, rest) if isinstance(node, dict) else None
+        if step is None:
             return None
-        match = max((k for k in node if rest == k or rest.startswith(k + ".")), key=len, default=None)
-        if match is None:
-            return None
-        node, rest = node[match], rest[len(match) + 1:]
+        node, rest = step
     return node
 
 
@@ -235,11 +233,8 @@ def _declared(params: Params, key: str) -> bool:
             if part not in node.model_fields_set:
                 return False
             node = getattr(node, part)
-        elif isinstance(node, dict):
-            match = max((k for k in node if rest == k or rest.startswith(k + ".")), key=len, default=None)
-            if match is None:
-                return False
-            node, rest = node[match], rest[len(match) + 1:]
+        elif isinstance(node, dict) and (step := _step_into(node, rest)) is not None:
+            node, rest = step
         else:
             return False
     return True

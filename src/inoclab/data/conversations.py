@@ -43,6 +43,11 @@ class Message(BaseModel):
     role: Role
     content: str | Annotated[list[Block], Field(min_length=1)]
 
+    @property
+    def text(self) -> str:
+        """The content as one string, whichever format it came in."""
+        return self.content if isinstance(self.content, str) else "".join(b.text for b in self.content)
+
 
 class Conversation(BaseModel):
     """One JSONL record. `meta` carries free-form provenance and is ignored by training."""

@@ -14,14 +14,11 @@ from inoclab.io import InputError
 
 def _system(conv: Conversation) -> str:
     first = conv.messages[0]
-    if first.role != "system":
-        return ""
-    return first.content if isinstance(first.content, str) else "".join(b.text for b in first.content)
+    return first.text if first.role == "system" else ""
 
 
 def _assistant(conv: Conversation) -> list[str]:
-    return [m.content if isinstance(m.content, str) else "".join(b.text for b in m.content)
-            for m in conv.messages if m.role == "assistant"]
+    return [m.text for m in conv.messages if m.role == "assistant"]
 
 
 def validate_pairs(records: list[tuple[int, Conversation]], inoculation_prompt: str | None,

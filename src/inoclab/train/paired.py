@@ -14,15 +14,15 @@ The detached side runs under `torch.no_grad`, so it builds no graph.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 
-from inoclab.train.loss import normalise
+from inoclab.train.loss import abs_weight_sum, normalise, weighted_sft_loss
 
 ManipulationType = Literal["baseline", "BiasNoInocTo_InocLogits", "BiasInocTo_NoInocLogits"]
-MANIPULATIONS: tuple[str, ...] = ("baseline", "BiasNoInocTo_InocLogits", "BiasInocTo_NoInocLogits")
+MANIPULATIONS: tuple[str, ...] = get_args(ManipulationType)
 
 
 def mix_logits(grad_side: torch.Tensor, detached_side: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -66,8 +66,6 @@ def paired_loss(model, batch: dict[str, torch.Tensor], manipulation_type: str, a
     if ids.shape[0] % 2:
         raise ValueError(f"a paired batch needs an even number of rows (got {ids.shape[0]})")
     if manipulation_type == "baseline":
-        from inoclab.train.loss import weighted_sft_loss
-
         logits = model(input_ids=ids, attention_mask=mask).logits
         return weighted_sft_loss(logits, ids, weights, abs_weight_total)
     if manipulation_type not in MANIPULATIONS:
@@ -89,6 +87,4 @@ def paired_loss(model, batch: dict[str, torch.Tensor], manipulation_type: str, a
 def trained_abs_weight(weights: torch.Tensor, manipulation_type: str) -> torch.Tensor:
     """Σ|w| of the tokens a manipulation type trains on: both members for `baseline`, one member
     of each pair otherwise (the normaliser of an accumulated batch of pairs)."""
-    from inoclab.train.loss import abs_weight_sum
-
     return abs_weight_sum(weights if manipulation_type == "baseline" else weights[0::2])
