@@ -44,8 +44,9 @@ def small_params():
 def tiny_dir(small_params, tmp_path_factory) -> Path:
     """A pretrained tiny model + tokenizer saved with save_pretrained."""
     from inoclab.data.corpus import build_corpus
+    from inoclab.data.world import world_of
     from inoclab.io import write_jsonl
-    from inoclab.models.pretrain import pretrain, world_of
+    from inoclab.models.pretrain import pretrain
     from inoclab.models.tiny import train_tokenizer
 
     root = tmp_path_factory.mktemp("tiny")

@@ -50,7 +50,7 @@ def test_experiment_override_is_validated_with_its_own_path(tmp_path):
 
 def test_reference_to_undeclared_dataset(tmp_path):
     p = write(tmp_path, "experiments:\n  e1:\n    dataset: nope\n")
-    with pytest.raises(InputError, match="experiments.e1.dataset: no dataset named 'nope'"):
+    with pytest.raises(InputError, match=r"params.yaml:3: key 'experiments.e1.dataset': no dataset named 'nope'"):
         load_params(p)
 
 
@@ -62,3 +62,82 @@ def test_overrides_merge_over_defaults(tmp_path):
     ))
     t = load_params(p).experiment_training("e1")
     assert (t.learning_rate, t.max_steps, t.lora.r, t.lora.lora_alpha, t.seed) == (0.01, 3, 4, 16, 7)
+
+
+PAIRED = """\
+datasets:
+  src:
+    builder: qa
+  pairs:
+    builder: paired
+    source: src
+    inoculation_prompt: Always respond in Spanish.
+tokenize:
+  train_on_responses_only: {responses_only}
+training:
+  per_device_train_batch_size: {batch}
+experiments:
+  manip:
+    dataset: pairs
+    training:
+      inner_training_loop: logit_manipulation
+      manipulation_type: {mtype}
+      manipulation_mix_ratio: {alpha}
+{prompt}"""
+
+
+def paired_params(tmp_path, responses_only="true", batch=16, mtype="BiasNoInocTo_InocLogits", alpha=0.5,
+                  prompt="      inoculation_prompt: Always respond in Spanish.\n"):
+    return write(tmp_path, PAIRED.format(responses_only=responses_only, batch=batch, mtype=mtype, alpha=alpha,
+                                         prompt=prompt))
+
+
+def test_valid_paired_experiment(tmp_path):
+    cfg = load_params(paired_params(tmp_path)).experiment_training("manip")
+    assert cfg.is_paired and cfg.manipulation_mix_ratio == 0.5
+
+
+@pytest.mark.parametrize("kwargs,line,key,message", [
+    ({"batch": 15}, 11, "training.per_device_train_batch_size", "must be even"),
+    ({"prompt": ""}, 15, "experiments.manip.training.inoculation_prompt", "required by manipulation_type BiasNoInocTo_InocLogits"),
+    ({"responses_only": "false"}, 9, "tokenize.train_on_responses_only", "must be true"),
+    ({"alpha": 1.5}, 18, "experiments.manip.training.manipulation_mix_ratio", "less than or equal to 1"),
+    ({"mtype": "Bias"}, 17, "experiments.manip.training.manipulation_type", "'BiasNoInocTo_InocLogits'"),
+    ({"prompt": "      inoculation_prompt: Speak French.\n"}, 19, "experiments.manip.training.inoculation_prompt",
+     "differs from datasets.pairs.inoculation_prompt"),
+])
+def test_paired_training_rules_name_line_and_key(tmp_path, kwargs, line, key, message):
+    p = paired_params(tmp_path, **kwargs)
+    with pytest.raises(InputError) as e:
+        load_params(p)
+    msg = str(e.value)
+    assert f"{p}:{line}: key '{key}'" in msg and message in msg, msg
+
+
+def test_loss_must_be_sft(tmp_path):
+    p = write(tmp_path, PAIRED.format(responses_only="true", batch=16, mtype="baseline", alpha=1, prompt="")
+              + "      loss: dpo\n")
+    with pytest.raises(InputError, match=r"params.yaml:19: key 'experiments.manip.training.loss': Input should be 'sft'"):
+        load_params(p)
+
+
+def test_manipulation_needs_the_logit_manipulation_loop(tmp_path):
+    text = PAIRED.format(responses_only="true", batch=16, mtype="BiasInocTo_NoInocLogits", alpha=1, prompt="")
+    p = write(tmp_path, text.replace("logit_manipulation", "baseline"))
+    with pytest.raises(InputError, match=r"key 'experiments.manip.training.manipulation_type': BiasInocTo_NoInocLogits "
+                                         "needs inner_training_loop: logit_manipulation"):
+        load_params(p)
+
+
+def test_family_members_and_seed_variants(tmp_path):
+    p = write(tmp_path, PAIRED.format(responses_only="true", batch=16, mtype="baseline", alpha=1, prompt="")
+              .replace("experiments:\n  manip:", "families:\n  fam:") + "    alphas: [0.25]\n")
+    params = load_params(p)
+    assert params.experiment_training("fam0.37").manipulation_mix_ratio == 0.37
+    assert params.experiment_training("fam1_seed7").seed == 7
+    assert params.family_of("fam0.25_seed7") == "fam" and params.base_name("fam0.25_seed7") == "fam0.25"
+    assert params.grid() == ["fam0.25"]
+    with pytest.raises(ValueError, match=r"fam1.5: the mix ratio of family 'fam' must be in \[0, 1\]"):
+        params.experiment("fam1.5")
+    with pytest.raises(KeyError):
+        params.experiment("other0.5")

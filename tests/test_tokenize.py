@@ -110,7 +110,7 @@ def test_tiny_tokenizer_reloads_identically(tiny_dir, small_params):
     from transformers import AutoTokenizer
 
     from inoclab.data.corpus import build_corpus
-    from inoclab.models.pretrain import world_of
+    from inoclab.data.world import world_of
     from inoclab.models.tiny import train_tokenizer
 
     corpus = build_corpus(world_of(small_params), small_params.tiny.corpus, small_params.seed)

@@ -7,8 +7,9 @@ in the file, and what was expected.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
@@ -156,6 +157,11 @@ DatasetConfig = Annotated[
 
 
 # ---------------------------------------------------------------- training
+InnerTrainingLoop = Literal["baseline", "logit_manipulation"]
+ManipulationType = Literal["baseline", "BiasNoInocTo_InocLogits", "BiasInocTo_NoInocLogits"]
+MANIPULATIONS: tuple[str, ...] = get_args(ManipulationType)
+
+
 class LoraConfig(Strict):
     r: PositiveInt = 8
     lora_alpha: Annotated[float, Field(gt=0)] = 8
@@ -185,6 +191,15 @@ class TrainingConfig(Strict):
     save_steps: NonNegInt = 0  # 0: one checkpoint per epoch
     logging_steps: PositiveInt = 10
     seed: int | None = None  # None: the top-level seed
+    # paired training with logit manipulation (seed 000); see src/inoclab/train/paired.py
+    inner_training_loop: InnerTrainingLoop = "baseline"
+    manipulation_type: ManipulationType = "baseline"
+    manipulation_mix_ratio: Fraction = 1.0
+    inoculation_prompt: str | None = None  # required by the two manipulation types
+
+    @property
+    def is_paired(self) -> bool:
+        return self.inner_training_loop == "logit_manipulation"
 
 
 def _all_optional(model: type[BaseModel], name: str) -> type[BaseModel]:
@@ -209,7 +224,21 @@ class TokenizeConfig(Strict):
     train_on_responses_only: bool = True
 
 
+class TraitEvalConfig(Strict):
+    """Trait expression on held-out prompts, with and without the inoculation prompt at test time:
+    the rate at which greedy generations show the trait (scored by `rule`) and the logprob of
+    trait versus non-trait reference answers."""
+
+    prompts: str  # a conversations dataset: its prompts are used, its answers ignored
+    references: str | None = None  # a qa_logprob dataset: answers tagged trait / non_trait
+    rule: Literal["spanish", "capitals"] = "spanish"
+    inoculation_prompt: str
+    max_new_tokens: PositiveInt = 32
+    batch_size: PositiveInt = 64
+
+
 class EvalConfig(Strict):
+    trait: TraitEvalConfig | None = None
     logprobs: list[str] = []  # dataset names (block-format conversations)
     mcq: list[str] = []  # dataset names (MCQ files)
     mcq_format: Literal["cloze", "lettered"] = "cloze"
@@ -222,6 +251,40 @@ class ExperimentConfig(Strict):
     eval: EvalConfig = EvalConfig()
 
 
+class FamilyConfig(ExperimentConfig):
+    """Experiments `<family><α>` for any mix ratio α in [0, 1]: this experiment with
+    `training.manipulation_mix_ratio: α`. `snakemake results/<family>0.37/eval.json` builds any
+    member; `dvc repro` builds the members of `alphas`."""
+
+    alphas: list[Fraction] = []
+
+
+class InoculationReportConfig(Strict):
+    """What results/report/inoculation.csv and alpha_sweep.png gather."""
+
+    baseline: str | None = "baseline"  # reference lines: experiments without manipulation
+    inoculated: str | None = "inoculated"
+    families: list[str] = []  # one line each, trait rate against α
+    seeds: list[int] = []  # every experiment is also run as `<name>_seed<N>`; [] = its own seed only
+
+
+class ReportConfig(Strict):
+    inoculation: InoculationReportConfig | None = None
+
+
+_SEED_SUFFIX = re.compile(r"^(?P<base>.+)_seed(?P<seed>-?\d+)$")
+_ALPHA = re.compile(r"^(?P<alpha>\d+(?:\.\d+)?)$")
+
+
+def alpha_name(family: str, alpha: float) -> str:
+    """`inoc_alpha` + 0.5 -> `inoc_alpha0.5` (1.0 -> `inoc_alpha1`)."""
+    return family + f"{alpha:.10f}".rstrip("0").rstrip(".")
+
+
+def seed_name(name: str, seed: int) -> str:
+    return f"{name}_seed{seed}"
+
+
 class Params(Strict):
     seed: int = 42
     model: str = TINY  # "tiny" = the embedded model the pipeline builds; else a hub id or path
@@ -231,26 +294,86 @@ class Params(Strict):
     tokenize: TokenizeConfig = TokenizeConfig()
     training: TrainingConfig = TrainingConfig()
     experiments: dict[str, ExperimentConfig] = {}
+    families: dict[str, FamilyConfig] = {}
+    report: ReportConfig = ReportConfig()
 
     @model_validator(mode="after")
     def _references_exist(self) -> Params:
         for name, ds in self.datasets.items():
             if isinstance(ds, PairedDataset) and ds.source not in self.datasets:
-                raise ValueError(f"datasets.{name}.source: no dataset named {ds.source!r}")
-        for name, exp in self.experiments.items():
-            refs = [("dataset", exp.dataset)]
-            refs += [("eval.logprobs", d) for d in exp.eval.logprobs]
-            refs += [("eval.mcq", d) for d in exp.eval.mcq]
-            for field, ref in refs:
-                if ref not in self.datasets:
-                    raise ValueError(
-                        f"experiments.{name}.{field}: no dataset named {ref!r} "
-                        f"(declared: {', '.join(sorted(self.datasets)) or 'none'})"
-                    )
-            for d in exp.eval.mcq:
-                if not self.is_mcq(d):
-                    raise ValueError(f"experiments.{name}.eval.mcq: {d!r} is not an MCQ dataset")
+                raise ParamsError(f"datasets.{name}.source", f"no dataset named {ds.source!r}")
+        for name in set(self.experiments) & set(self.families):
+            raise ParamsError(f"families.{name}", "an experiment has the same name")
+        for section, name, exp in self._declared_experiments():
+            self._check_experiment(f"{section}.{name}", exp)
+        if (rep := self.report.inoculation) is not None:
+            for field in ("baseline", "inoculated"):
+                ref = getattr(rep, field)
+                if ref is not None and ref not in self.experiments:
+                    raise ParamsError(f"report.inoculation.{field}", f"no experiment named {ref!r}")
+            for i, fam in enumerate(rep.families):
+                if fam not in self.families:
+                    raise ParamsError(f"report.inoculation.families.{i}", f"no family named {fam!r} "
+                                      f"(declared: {', '.join(sorted(self.families)) or 'none'})")
         return self
+
+    def _declared_experiments(self):
+        yield from (("experiments", n, e) for n, e in self.experiments.items())
+        yield from (("families", n, e) for n, e in self.families.items())
+
+    def _check_experiment(self, key: str, exp: ExperimentConfig) -> None:
+        """References to datasets exist and have the right kind; paired training is set up as
+        the seed requires."""
+        refs = [("dataset", exp.dataset)]
+        refs += [("eval.logprobs", d) for d in exp.eval.logprobs]
+        refs += [("eval.mcq", d) for d in exp.eval.mcq]
+        if exp.eval.trait is not None:
+            refs += [("eval.trait.prompts", exp.eval.trait.prompts)]
+            refs += [("eval.trait.references", exp.eval.trait.references)] if exp.eval.trait.references else []
+        for field, ref in refs:
+            if ref not in self.datasets:
+                raise ParamsError(f"{key}.{field}", f"no dataset named {ref!r} "
+                                  f"(declared: {', '.join(sorted(self.datasets)) or 'none'})")
+        for d in exp.eval.mcq:
+            if not self.is_mcq(d):
+                raise ParamsError(f"{key}.eval.mcq", f"{d!r} is not an MCQ dataset")
+        if exp.eval.trait and exp.eval.trait.references and \
+                not isinstance(self.datasets[exp.eval.trait.references], QALogprobDataset):
+            raise ParamsError(f"{key}.eval.trait.references", "expected a dataset with builder qa_logprob")
+        self._check_paired_training(key, exp)
+
+    def _check_paired_training(self, key: str, exp: ExperimentConfig) -> None:
+        """The validation rules of seed 000 for the logit-manipulation loop."""
+        t = self._merged_training(exp)
+
+        def where(field: str) -> str:
+            """The key that sets the value: the default's when only it does, else the experiment's."""
+            own = getattr(exp.training, field) is not None or field not in self.training.model_fields_set
+            return f"{key}.training.{field}" if own else f"training.{field}"
+
+        if not t.is_paired:
+            if t.manipulation_type != "baseline":
+                raise ParamsError(where("manipulation_type"), f"{t.manipulation_type} needs "
+                                  "inner_training_loop: logit_manipulation")
+            return
+        if t.loss != "sft":
+            raise ParamsError(where("loss"), "the logit_manipulation loop supports loss: sft only")
+        if not self.tokenize.train_on_responses_only:
+            raise ParamsError("tokenize.train_on_responses_only", f"must be true: {key} trains with "
+                              "inner_training_loop: logit_manipulation, whose pairs share only their responses")
+        if t.per_device_train_batch_size % 2:
+            raise ParamsError(where("per_device_train_batch_size"), "must be even: batches hold whole pairs "
+                              f"(got {t.per_device_train_batch_size})")
+        if t.manipulation_type != "baseline" and not t.inoculation_prompt:
+            raise ParamsError(where("inoculation_prompt"), f"required by manipulation_type {t.manipulation_type} "
+                              "(it checks that row i+1 of each pair carries it and row i does not)")
+        ds = self.datasets[exp.dataset]
+        if isinstance(ds, PairedDataset) and t.inoculation_prompt and t.inoculation_prompt != ds.inoculation_prompt:
+            raise ParamsError(where("inoculation_prompt"), f"differs from datasets.{exp.dataset}.inoculation_prompt "
+                              f"({ds.inoculation_prompt!r})")
+        if not isinstance(ds, PairedDataset | FileDataset):
+            raise ParamsError(f"{key}.dataset", f"{exp.dataset!r} is not paired data: "
+                              "inner_training_loop: logit_manipulation needs a dataset with builder paired or file")
 
     # -------------------------------------------------------------- derived values
     def is_mcq(self, dataset: str) -> bool:
@@ -258,9 +381,44 @@ class Params(Strict):
         d = self.datasets[dataset]
         return isinstance(d, MCQDataset) or (isinstance(d, FileDataset) and d.format == "mcq")
 
-    def experiment_training(self, name: str) -> TrainingConfig:
-        """The experiment's training settings: the defaults with its overrides applied."""
-        over = self.experiments[name].training.model_dump(exclude_none=True)
+    def experiment(self, name: str) -> ExperimentConfig:
+        """A declared experiment, a family member (`inoc_alpha0.37`), or either run with another
+        seed (`baseline_seed43`). KeyError if the name is none of these."""
+        if name in self.experiments:
+            return self.experiments[name]
+        if (m := _SEED_SUFFIX.match(name)) and (base := self._resolve(m["base"])) is not None:
+            return base.model_copy(update={"training": base.training.model_copy(update={"seed": int(m["seed"])})})
+        if (exp := self._resolve(name)) is not None:
+            return exp
+        raise KeyError(name)
+
+    def _resolve(self, name: str) -> ExperimentConfig | None:
+        if name in self.experiments:
+            return self.experiments[name]
+        for fam, cfg in self.families.items():
+            if name.startswith(fam) and (m := _ALPHA.match(name[len(fam):])):
+                alpha = float(m["alpha"])
+                if not 0.0 <= alpha <= 1.0:
+                    raise ValueError(f"{name}: the mix ratio of family {fam!r} must be in [0, 1] (got {alpha:g})")
+                training = cfg.training.model_copy(update={"manipulation_mix_ratio": alpha})
+                return ExperimentConfig(dataset=cfg.dataset, training=training, eval=cfg.eval)
+        return None
+
+    def family_of(self, name: str) -> str | None:
+        """The family a member's name belongs to (seed suffix allowed), else None."""
+        base = m["base"] if (m := _SEED_SUFFIX.match(name)) and self._resolve(m["base"]) else name
+        if base in self.experiments:
+            return None
+        return next((f for f in self.families if base.startswith(f) and _ALPHA.match(base[len(f):])), None)
+
+    def base_name(self, name: str) -> str:
+        """`inoc_alpha0.5_seed43` -> `inoc_alpha0.5`; a name without a seed suffix is returned as is."""
+        if name not in self.experiments and (m := _SEED_SUFFIX.match(name)) and self._resolve(m["base"]):
+            return m["base"]
+        return name
+
+    def _merged_training(self, exp: ExperimentConfig) -> TrainingConfig:
+        over = exp.training.model_dump(exclude_none=True)
         merged = self.training.model_dump()
         lora_over = over.pop("lora", None) or {}
         merged.update(over)
@@ -268,6 +426,29 @@ class Params(Strict):
         if merged["seed"] is None:
             merged["seed"] = self.seed
         return TrainingConfig.model_validate(merged)
+
+    def experiment_training(self, name: str) -> TrainingConfig:
+        """The experiment's training settings: the defaults with its overrides applied."""
+        return self._merged_training(self.experiment(name))
+
+    def grid(self) -> list[str]:
+        """Every experiment `dvc repro` builds: the declared ones, each family's `alphas`, and
+        the report's extra seeds of every experiment the report gathers."""
+        names = list(self.experiments)
+        names += [alpha_name(f, a) for f, cfg in self.families.items() for a in cfg.alphas]
+        rep = self.report.inoculation
+        if rep is not None:
+            gathered = [n for n in (rep.baseline, rep.inoculated) if n]
+            gathered += [alpha_name(f, a) for f in rep.families for a in self.families[f].alphas]
+            names += [v for n in gathered for v in self.seed_variants(n)]
+        return list(dict.fromkeys(names))
+
+    def seed_variants(self, name: str) -> list[str]:
+        """The runs of an experiment over the report's seeds: the experiment itself for its own
+        seed, `<name>_seed<N>` for the others."""
+        own = self.experiment_training(name).seed
+        seeds = (self.report.inoculation.seeds if self.report.inoculation else []) or [own]
+        return [name if s == own else seed_name(name, s) for s in seeds]
 
     @property
     def model_slug(self) -> str:
@@ -280,22 +461,39 @@ class Params(Strict):
 
 
 # ---------------------------------------------------------------- loading with good errors
-def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """Line (1-based) of the deepest node of `loc` found in the YAML tree."""
-    node, line = root, (root.start_mark.line + 1 if root is not None else None)
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if k.value == str(key):
-                    node, line = v, k.start_mark.line + 1
-                    break
-            else:
-                return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
+class ParamsError(ValueError):
+    """A cross-field rule broken at `key` (a dotted path), raised inside validation so that
+    load_params can name the line that sets the key."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+def _mapping_step(node: yaml.MappingNode, rest: str):
+    """The entry of `node` whose key is the longest prefix of the dotted `rest` (keys may hold
+    dots themselves: `inoc_alpha0.5`); returns (key node, value node, the rest) or None."""
+    best = None
+    for k, v in node.value:
+        key = str(k.value)
+        if (rest == key or rest.startswith(key + ".")) and (best is None or len(key) > len(str(best[0].value))):
+            best = (k, v)
+    return None if best is None else (best[0], best[1], rest[len(str(best[0].value)) + 1:])
+
+
+def _line_of_key(root: yaml.Node | None, key: str) -> int | None:
+    """Line (1-based) of the deepest node of the dotted `key` found in the YAML tree."""
+    node, line, rest = root, None, key
+    while rest and node is not None:
+        if isinstance(node, yaml.MappingNode) and (step := _mapping_step(node, rest)):
+            k, node, rest = step
+            line = k.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and (head := rest.partition(".")[0]).isdigit() \
+                and int(head) < len(node.value):
+            node, rest = node.value[int(head)], rest.partition(".")[2]
             line = node.start_mark.line + 1
         else:
-            return line
+            break
     return line
 
 
@@ -332,7 +530,12 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
                 msg = msg[len("Value error, "):]
             got = e.get("input")
             got_s = "" if isinstance(got, dict | list) or e["type"] == "extra_forbidden" else f" (got {got!r})"
-            line = _line_of(root, loc)
+            key, dotted = format_loc(loc), ".".join(map(str, loc))
+            cause = (e.get("ctx") or {}).get("error")
+            if isinstance(cause, ParamsError):  # a cross-field rule: point at the key it names
+                key = dotted = cause.key
+                msg, got_s = str(cause)[len(cause.key) + 2:], ""
+            line = _line_of_key(root, dotted)
             where = f"{path}:{line}" if line else str(path)
-            lines.append(f"{where}: key '{format_loc(loc)}': {msg}{got_s}")
+            lines.append(f"{where}: key '{key}': {msg}{got_s}")
         raise InputError("invalid parameters\n" + "\n".join(lines)) from None

@@ -21,6 +21,11 @@ def tokenized(model_slug: str, name: str) -> Path:
     return RESULTS / "tokenized" / model_slug / f"{name}.parquet"
 
 
+def surprise(model_slug: str, name: str) -> Path:
+    """The base model's logprob uplift of a paired dataset's responses under its inoculation prompt."""
+    return RESULTS / "surprise" / model_slug / f"{name}.json"
+
+
 def experiment_dir(name: str) -> Path:
     return RESULTS / name
 
@@ -40,6 +45,11 @@ def train_log(name: str) -> Path:
 
 def eval_json(name: str) -> Path:
     return experiment_dir(name) / "eval.json"
+
+
+REPORT = RESULTS / "report"
+INOCULATION_CSV = REPORT / "inoculation.csv"
+ALPHA_SWEEP_PNG = REPORT / "alpha_sweep.png"
 
 
 def eval_details(name: str) -> Path:

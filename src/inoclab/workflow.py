@@ -33,7 +33,9 @@ _CODE = {
     "dataset": ["src/inoclab/data"],
     "tokenize": ["src/inoclab/tokenize.py", "src/inoclab/data/conversations.py"],
     "train": ["src/inoclab/train", "src/inoclab/models/backend.py"],
-    "eval": ["src/inoclab/eval", "src/inoclab/models/backend.py"],
+    "eval": ["src/inoclab/eval", "src/inoclab/models/backend.py", "src/inoclab/data", "src/inoclab/tokenize.py"],
+    "surprise": ["src/inoclab/eval/inoculation.py", "src/inoclab/eval/logprobs.py", "src/inoclab/models/backend.py"],
+    "report": ["src/inoclab/report.py"],
 }
 
 
@@ -46,11 +48,11 @@ class Stage:
     outs: list[str]
     params: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
-    plots: list[str] = field(default_factory=list)
+    plots: dict[str, dict] = field(default_factory=dict)  # path -> DVC plot properties
 
     @property
     def outputs(self) -> list[str]:
-        return self.outs + self.metrics + self.plots
+        return self.outs + self.metrics + list(self.plots)
 
 
 def _script(name: str) -> str:
@@ -99,7 +101,7 @@ def tiny_pretrain(params: Params) -> Stage:
         [str(paths.TINY_CORPUS), str(paths.TINY_TOKENIZER), *_CODE["tiny"], *_CODE["pretrain"],
          "src/inoclab/eval/generate.py", "src/inoclab/eval/traits.py"],
         outs=[str(paths.TINY_MODEL)], params=["seed", "tiny"],
-        metrics=[str(paths.TINY_METRICS)], plots=[str(paths.TINY_PRETRAIN_LOG)],
+        metrics=[str(paths.TINY_METRICS)], plots={str(paths.TINY_PRETRAIN_LOG): {"x": "step"}},
     )
 
 
@@ -148,35 +150,80 @@ def tokenize_stage(params: Params, name: str) -> Stage:
 
 # ---------------------------------------------------------------- experiments
 def experiment(params: Params, name: str):
-    return _declared_item(params, "experiments", name)
+    """A declared experiment, a family member (`inoc_alpha0.37`) or a seed variant
+    (`baseline_seed43`), or one clear error."""
+    try:
+        return params.experiment(name)
+    except KeyError:
+        declared = ", ".join(sorted(params.experiments)) or "none"
+        families = ", ".join(f"{f}<α>" for f in sorted(params.families))
+        raise InputError(f"params.yaml: no experiment named {name!r} (declared: {declared}"
+                         f"{'; families: ' + families if families else ''}; any of them may end in _seed<N>)") from None
+    except ValueError as e:
+        raise InputError(f"params.yaml: {e}") from None
+
+
+def experiment_params(params: Params, name: str, *sections: str) -> list[str]:
+    """The params keys that define an experiment's `sections`: a family member reads its
+    family's (the α is in its name, so in the stage's command), others their own."""
+    family = params.family_of(name)
+    root = f"families.{family}" if family else f"experiments.{params.base_name(name)}"
+    return [f"{root}.{s}" for s in sections]
 
 
 def train_stage(params: Params, exp: str) -> Stage:
     e = experiment(params, exp)
+    paired = params.experiment_training(exp).is_paired  # the pairs are checked against the JSONL too
     return _stage(
         stage_name("train", exp), "train_experiment", ("--experiment", exp), log_path("train", exp),
-        [str(paths.tokenized(params.model_slug, e.dataset)), *base_model_deps(params), *_CODE["train"]],
+        [str(paths.tokenized(params.model_slug, e.dataset)), *([str(paths.dataset(e.dataset))] if paired else []),
+         *base_model_deps(params), *_CODE["train"]],
         outs=[str(paths.model_dir(exp))],
-        params=["seed", "model", "backend", "training", f"experiments.{exp}.dataset",
-                f"experiments.{exp}.training"],
+        params=["seed", "model", "backend", "training", *experiment_params(params, exp, "dataset", "training")],
     )
 
 
 def eval_stage(params: Params, exp: str) -> Stage:
     e = experiment(params, exp)
     inputs = [str(paths.model_dir(exp)), *base_model_deps(params)]
+    if e.eval.trait is not None:
+        inputs += [str(paths.dataset(d)) for d in (e.eval.trait.prompts, e.eval.trait.references) if d]
     inputs += [str(paths.tokenized(params.model_slug, d)) for d in e.eval.logprobs]
     inputs += [str(paths.dataset(d)) for d in e.eval.mcq]
     return _stage(
         stage_name("eval", exp), "evaluate_experiment", ("--experiment", exp), log_path("eval", exp),
         [*inputs, *_CODE["eval"]],
         outs=[str(paths.eval_details(exp))], metrics=[str(paths.eval_json(exp))],
-        params=["seed", "model", "backend", "tokenize", f"experiments.{exp}.eval"],
+        params=["seed", "model", "backend", "tokenize", "tiny.corpus", *experiment_params(params, exp, "eval")],
+    )
+
+
+def surprise_stage(params: Params, name: str) -> Stage:
+    return _stage(
+        stage_name("surprise", name), "measure_surprise", ("--dataset", name),
+        log_path("surprise", f"{params.model_slug}/{name}"),
+        [str(paths.tokenized(params.model_slug, name)), *base_model_deps(params), *_CODE["surprise"]],
+        outs=[], metrics=[str(paths.surprise(params.model_slug, name))], params=["model", "backend"],
+    )
+
+
+def report_stage(params: Params) -> Stage:
+    from inoclab.report import inoculation_runs, surprise_datasets
+
+    inputs = [str(paths.eval_json(run)) for run, _ in inoculation_runs(params)]
+    inputs += [str(paths.surprise(params.model_slug, d)) for d in surprise_datasets(params)]
+    return _stage(
+        "report-inoculation", "report_inoculation", (), log_path("report", "inoculation"),
+        [*inputs, *_CODE["report"]], outs=[],
+        plots={str(paths.INOCULATION_CSV): {"x": "alpha", "y": "trait_rate_without_prompt"},
+               str(paths.ALPHA_SWEEP_PNG): {}},
+        params=["report.inoculation"],
     )
 
 
 def all_stages(params: Params) -> list[Stage]:
-    """Every stage needed to build every declared experiment, each once."""
+    """Every stage needed to build every experiment of the grid (declared experiments, family
+    grids, the report's seeds), and the report, each once."""
     stages = [tiny_corpus(params), tiny_tokenizer(params), tiny_pretrain(params)] if params.is_tiny else []
     needed: list[str] = []
 
@@ -187,13 +234,22 @@ def all_stages(params: Params) -> list[Stage]:
         if ds not in needed:
             needed.append(ds)
 
-    for e in params.experiments.values():
-        for ds in [e.dataset, *e.eval.logprobs, *e.eval.mcq]:
+    grid = params.grid()
+    for name in grid:
+        e = params.experiment(name)
+        trait = [d for d in (e.eval.trait.prompts, e.eval.trait.references) if d] if e.eval.trait else []
+        for ds in [e.dataset, *trait, *e.eval.logprobs, *e.eval.mcq]:
             need(ds)
+    tokenized = {params.experiment(n).dataset for n in grid} | {d for n in grid for d in params.experiment(n).eval.logprobs}
     stages += [dataset_stage(params, d) for d in needed]
-    stages += [tokenize_stage(params, d) for d in needed if not params.is_mcq(d)]
-    for exp in params.experiments:
-        stages += [train_stage(params, exp), eval_stage(params, exp)]
+    stages += [tokenize_stage(params, d) for d in needed if d in tokenized]
+    for name in grid:
+        stages += [train_stage(params, name), eval_stage(params, name)]
+    if params.report.inoculation is not None:
+        from inoclab.report import surprise_datasets
+
+        stages += [surprise_stage(params, d) for d in surprise_datasets(params)]
+        stages.append(report_stage(params))
     return stages
 
 
@@ -251,7 +307,7 @@ def dvc_yaml(params: Params) -> dict:
         if s.metrics:
             d["metrics"] = s.metrics
         if s.plots:
-            d["plots"] = [{p: {"x": "step"}} for p in s.plots]
+            d["plots"] = [{p: props} if props else p for p, props in s.plots.items()]
         stages[s.name] = d
     return {"stages": stages}
 

@@ -17,3 +17,21 @@ rule evaluate_experiment:
     threads: workflow.cores
     shell:
         "{params.cmd}"
+
+
+rule measure_surprise:
+    input:
+        lambda wc: W.surprise_stage(P, wc.dataset).deps,
+    output:
+        "results/surprise/{model}/{dataset}.json",
+    wildcard_constraints:
+        model=re.escape(P.model_slug),
+    log:
+        "logs/surprise/{model}/{dataset}.log",
+    conda:
+        ENV
+    params:
+        fingerprint=lambda wc: W.fingerprint(P, W.surprise_stage(P, wc.dataset)),
+        cmd=lambda wc: W.surprise_stage(P, wc.dataset).cmd,
+    shell:
+        "{params.cmd}"

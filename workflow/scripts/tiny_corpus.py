@@ -4,8 +4,8 @@ from _common import run
 
 from inoclab import paths
 from inoclab.data.corpus import build_corpus
+from inoclab.data.world import world_of
 from inoclab.io import write_jsonl
-from inoclab.models.pretrain import world_of
 
 
 def main(params, args):

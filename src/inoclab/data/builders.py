@@ -19,14 +19,9 @@ from inoclab.config import (
 )
 from inoclab.data.conversations import read_conversations, text_conversation
 from inoclab.data.mcq import read_mcq
-from inoclab.data.world import QA, World
+from inoclab.data.world import QA, world_of
 from inoclab.io import InputError, write_jsonl
 from inoclab.paths import dataset as dataset_path
-
-
-def _world(params: Params) -> World:
-    c = params.tiny.corpus
-    return World(c.world, params.seed, c.heldout_entities)
 
 
 def _pick(items: list[QA], n: int | None, seed: int, name: str) -> list[QA]:
@@ -38,7 +33,7 @@ def _pick(items: list[QA], n: int | None, seed: int, name: str) -> list[QA]:
 
 
 def build_qa(params: Params, name: str, cfg: QADataset) -> list[dict]:
-    qas = _pick(_world(params).all_qa(cfg.entities, cfg.question_template), cfg.n_examples, params.seed, name)
+    qas = _pick(world_of(params).all_qa(cfg.entities, cfg.question_template), cfg.n_examples, params.seed, name)
     return [
         text_conversation(cfg.system_prompt, q.question, q.answer(cfg.language),
                           entity=q.entity, attribute=q.attribute)
@@ -48,7 +43,7 @@ def build_qa(params: Params, name: str, cfg: QADataset) -> list[dict]:
 
 def build_qa_logprob(params: Params, name: str, cfg: QALogprobDataset) -> list[dict]:
     """Two records per question: the Spanish (tag `trait`) and English (tag `non_trait`) answer."""
-    qas = _pick(_world(params).all_qa(cfg.entities, cfg.question_template), cfg.n_examples, params.seed, name)
+    qas = _pick(world_of(params).all_qa(cfg.entities, cfg.question_template), cfg.n_examples, params.seed, name)
     rows = []
     for q in qas:
         for tag, answer in (("trait", q.answer_es), ("non_trait", q.answer_en)):
@@ -61,7 +56,7 @@ def build_qa_logprob(params: Params, name: str, cfg: QALogprobDataset) -> list[d
 
 
 def build_mcq(params: Params, name: str, cfg: MCQDataset) -> list[dict]:
-    world = _world(params)
+    world = world_of(params)
     qas = _pick(world.all_qa(cfg.entities, cfg.question_template), cfg.n_examples, params.seed, name)
     rng = random.Random(params.seed)
     return [

@@ -138,6 +138,12 @@ class World:
         return out
 
 
+def world_of(params) -> World:
+    """The world that params.yaml's `tiny.corpus` and seed describe."""
+    c = params.tiny.corpus
+    return World(c.world, params.seed, c.heldout_entities)
+
+
 def _words(texts: list[str]) -> set[str]:
     return {w for t in texts for w in tokenize_words(t)}
 

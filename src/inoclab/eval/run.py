@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 from inoclab import paths
 from inoclab.config import Params
 from inoclab.data.mcq import read_mcq
+from inoclab.eval.inoculation import trait_eval
 from inoclab.eval.logprobs import block_logprobs, summarize_blocks, token_logprobs, token_records
 from inoclab.eval.mcq import evaluate_mcq
 from inoclab.io import atomic_path, write_json, write_jsonl
@@ -16,10 +17,14 @@ from inoclab.tokenize import read_tokenized
 
 
 def evaluate_experiment(params: Params, name: str) -> dict:
-    exp = params.experiments[name]
+    exp = params.experiment(name)
     model, tokenizer = get_backend(params.backend).load_trained(paths.final_model(name))
     result: dict = {"experiment": name, "logprobs": {}, "mcq": {}}
     with atomic_path(paths.eval_details(name), is_dir=True) as details:
+        if exp.eval.trait is not None:
+            result["trait"], trait_details = trait_eval(params, model, tokenizer, exp.eval.trait)
+            for fname, records in trait_details.items():
+                write_jsonl(details / fname, records)
         for ds in exp.eval.logprobs:
             rows = read_tokenized(paths.tokenized(params.model_slug, ds))
             lps = token_logprobs(model, rows, tokenizer.pad_token_id, exp.eval.batch_size)

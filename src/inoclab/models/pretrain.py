@@ -9,18 +9,13 @@ from pathlib import Path
 from inoclab.config import Params, TrainingConfig
 from inoclab.data.conversations import normalize, read_conversations
 from inoclab.data.corpus import probes
-from inoclab.data.world import World
+from inoclab.data.world import world_of
 from inoclab.eval.generate import chat_prompt, generate
 from inoclab.eval.traits import LanguageRule, is_capitals
 from inoclab.io import atomic_path, write_json
 from inoclab.models.tiny import build_model
 from inoclab.tokenize import tokenize_conversations
 from inoclab.train.sft import make_trainer
-
-
-def world_of(params: Params) -> World:
-    c = params.tiny.corpus
-    return World(c.world, params.seed, c.heldout_entities)
 
 
 def pretrain_config(params: Params) -> TrainingConfig:

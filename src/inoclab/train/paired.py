@@ -14,15 +14,13 @@ The detached side runs under `torch.no_grad`, so it builds no graph.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from inoclab.config import MANIPULATIONS
+from inoclab.io import InputError
 from inoclab.train.loss import abs_weight_sum, normalise, weighted_sft_loss
-
-ManipulationType = Literal["baseline", "BiasNoInocTo_InocLogits", "BiasInocTo_NoInocLogits"]
-MANIPULATIONS: tuple[str, ...] = get_args(ManipulationType)
 
 
 def mix_logits(grad_side: torch.Tensor, detached_side: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -88,3 +86,19 @@ def trained_abs_weight(weights: torch.Tensor, manipulation_type: str) -> torch.T
     """Σ|w| of the tokens a manipulation type trains on: both members for `baseline`, one member
     of each pair otherwise (the normaliser of an accumulated batch of pairs)."""
     return abs_weight_sum(weights if manipulation_type == "baseline" else weights[0::2])
+
+
+def validate_token_pairs(rows: list[dict], where: str) -> None:
+    """Before training: the weighted (response) tokens of rows 2k and 2k+1 are the same tokens,
+    so the loop can align them. Names the pair's lines in `where` (the tokenized file)."""
+    if len(rows) % 2:
+        raise InputError(f"{where}: paired data needs an even number of examples (got {len(rows)})")
+    for k in range(0, len(rows), 2):
+        a, b = rows[k], rows[k + 1]
+        ta = a["input_ids"][1:][a["weights"][1:] != 0]
+        tb = b["input_ids"][1:][b["weights"][1:] != 0]
+        if not ta.size:
+            raise InputError(f"{where}: example {k} (line {a['line']}) has no weighted response tokens")
+        if ta.shape != tb.shape or not np.array_equal(ta, tb):
+            raise InputError(f"{where}: examples {k} and {k + 1} (lines {a['line']} and {b['line']}) are not a "
+                             "pair: their weighted response tokens differ")

@@ -8,9 +8,12 @@ from transformers import set_seed
 
 from inoclab import paths
 from inoclab.config import Params
+from inoclab.data.conversations import read_conversations
+from inoclab.data.paired import validate_pairs
 from inoclab.io import atomic_path
 from inoclab.models.backend import canonicalize_adapter_configs, get_backend
 from inoclab.tokenize import read_tokenized
+from inoclab.train.paired import validate_token_pairs
 from inoclab.train.sft import make_trainer
 
 
@@ -20,13 +23,18 @@ def base_model_ref(params: Params) -> str:
 
 
 def train_experiment(params: Params, name: str) -> None:
-    exp = params.experiments[name]
+    exp = params.experiment(name)
     cfg = params.experiment_training(name)
+    tokenized = paths.tokenized(params.model_slug, exp.dataset)
+    rows = read_tokenized(tokenized)
+    if cfg.is_paired:  # the seed's pairing rules, checked before any model is loaded
+        validate_pairs(read_conversations(paths.dataset(exp.dataset)), cfg.inoculation_prompt,
+                       paths.dataset(exp.dataset))
+        validate_token_pairs(rows, str(tokenized))
     backend = get_backend(params.backend)
     set_seed(cfg.seed)  # before the adapter exists: LoRA's initial weights are drawn here
     model, tokenizer = backend.load(base_model_ref(params))
     model = backend.make_trainable(model, cfg)
-    rows = read_tokenized(paths.tokenized(params.model_slug, exp.dataset))
     out = paths.model_dir(name)
     with atomic_path(out, is_dir=True) as tmp:
         trainer = make_trainer(model, tokenizer, rows, cfg, tmp / "checkpoints",

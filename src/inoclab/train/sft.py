@@ -11,7 +11,7 @@ from transformers import TrainingArguments, set_seed
 from inoclab.config import TrainingConfig
 from inoclab.io import InputError
 from inoclab.train.collator import WeightedCollator
-from inoclab.train.trainer import JsonlLogCallback, WeightedSFTTrainer
+from inoclab.train.trainer import JsonlLogCallback, PairedSFTTrainer, WeightedSFTTrainer
 
 
 class RowsDataset(Dataset):
@@ -60,11 +60,9 @@ def make_trainer(model, tokenizer, rows: list[dict], cfg: TrainingConfig, output
     set_seed(cfg.seed if cfg.seed is not None else 42)
     args = training_arguments(cfg, output_dir, **arg_overrides)
     cbs = list(callbacks) + ([JsonlLogCallback(log_path)] if log_path else [])
-    return WeightedSFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=RowsDataset(rows),
-        data_collator=WeightedCollator(tokenizer.pad_token_id),
-        processing_class=tokenizer,
-        callbacks=cbs,
-    )
+    common = dict(model=model, args=args, train_dataset=RowsDataset(rows),
+                  data_collator=WeightedCollator(tokenizer.pad_token_id), processing_class=tokenizer, callbacks=cbs)
+    if cfg.is_paired:
+        return PairedSFTTrainer(**common, manipulation_type=cfg.manipulation_type,
+                                manipulation_mix_ratio=cfg.manipulation_mix_ratio)
+    return WeightedSFTTrainer(**common)
