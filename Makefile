@@ -38,3 +38,4 @@ dvc.yaml: setup
 
 bench: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH python bench/sft_step.py
+	PATH=$(CURDIR)/$(BIN):$$PATH python bench/paired_step.py

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -51,7 +52,7 @@ def test_snakemake_plans_the_same_stages_as_dvc(tmp_path):
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     dvc_outputs = set()
     for name, st in stages.items():
-        outs = st["outs"] + st.get("metrics", []) + [next(iter(p)) for p in st.get("plots", [])]
+        outs = st["outs"] + st.get("metrics", []) + [p if isinstance(p, str) else next(iter(p)) for p in st.get("plots", [])]
         for o in outs:
             dvc_outputs.add(o)
             assert o in jobs, f"stage {name}: Snakemake makes no {o}"
@@ -70,6 +71,8 @@ SMALL = {
              "architecture": {"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128},
              "pretrain": {"max_steps": 60}, "eval": {"n_prompts": 8}},
     "training": {"max_steps": 8},
+    "families": {"inoc_alpha": {"alphas": [0.5]}, "saliency_alpha": {"alphas": [0.5]}},
+    "report": {"inoculation": {"seeds": [42]}},
 }
 
 
@@ -91,16 +94,20 @@ def small_copy(dst: Path, params: bool = True) -> Path:
 
 
 @pytest.mark.slow
-def test_snakemake_and_dvc_build_the_same_baseline(tmp_path):
+def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path):
     a = small_copy(tmp_path / "a")
-    run(["snakemake", "results/baseline/eval.json"], a)
+    run(["snakemake"], a)  # everything: the reference experiments, the α grid, the report
     result = json.loads((a / "results/baseline/eval.json").read_text())
-    assert set(result["logprobs"]["trait_logprobs"]) == {"trait", "non_trait"}
     assert result["mcq"]["facts_mcq"]["n"] == 64
+    assert {"without_prompt", "with_prompt"} <= set(result["trait"])
     metrics = json.loads((a / "results/tiny/metrics.json").read_text())
     assert "heldout/spanish" in metrics["instruction_following"]
+    table = pd.read_csv(a / "results/report/inoculation.csv")
+    assert sorted(table.run) == ["baseline", "inoc_alpha0.5", "inoculated", "saliency_alpha0.5"]
+    assert table.trait_rate_without_prompt.between(0, 1).all() and table.surprise_uplift.notna().sum() == 2
+    assert (a / "results/report/alpha_sweep.png").read_bytes()[:4] == b"\x89PNG"
     # nothing left to do afterwards
-    assert "Nothing to be done" in run(["snakemake", "-n", "results/baseline/eval.json"], a).stdout
+    assert "Nothing to be done" in run(["snakemake", "-n"], a).stdout
 
     b = small_copy(tmp_path / "b")
     env_git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
@@ -119,3 +126,9 @@ def test_snakemake_and_dvc_build_the_same_baseline(tmp_path):
     assert fa.keys() == fb.keys()
     assert [k for k in fa if fa[k] != fb[k]] == []
     assert "up to date" in run(["dvc", "status"], b).stdout.lower() or run(["dvc", "status"], b).stdout.strip() == ""
+
+    # any α a user types builds by its path, declared or not
+    run(["snakemake", "results/inoc_alpha0.37/eval.json"], a)
+    train = json.loads((a / "results/inoc_alpha0.37/model/train_summary.json").read_text())["training"]
+    assert train["manipulation_mix_ratio"] == 0.37 and train["manipulation_type"] == "BiasNoInocTo_InocLogits"
+    assert "trait" in json.loads((a / "results/inoc_alpha0.37/eval.json").read_text())

@@ -272,6 +272,7 @@ class ReportConfig(Strict):
     inoculation: InoculationReportConfig | None = None
 
 
+_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _SEED_SUFFIX = re.compile(r"^(?P<base>.+)_seed(?P<seed>-?\d+)$")
 _ALPHA = re.compile(r"^(?P<alpha>\d+(?:\.\d+)?)$")
 
@@ -299,6 +300,11 @@ class Params(Strict):
 
     @model_validator(mode="after")
     def _references_exist(self) -> Params:
+        for section in ("datasets", "experiments", "families"):
+            for name in getattr(self, section):
+                if not _NAME.match(name):
+                    raise ParamsError(f"{section}.{name}", "names are letters, digits, '_' and '-' (DVC splits "
+                                      "parameter paths on '.')")
         for name, ds in self.datasets.items():
             if isinstance(ds, PairedDataset) and ds.source not in self.datasets:
                 raise ParamsError(f"datasets.{name}.source", f"no dataset named {ds.source!r}")
@@ -470,27 +476,17 @@ class ParamsError(ValueError):
         self.key = key
 
 
-def _mapping_step(node: yaml.MappingNode, rest: str):
-    """The entry of `node` whose key is the longest prefix of the dotted `rest` (keys may hold
-    dots themselves: `inoc_alpha0.5`); returns (key node, value node, the rest) or None."""
-    best = None
-    for k, v in node.value:
-        key = str(k.value)
-        if (rest == key or rest.startswith(key + ".")) and (best is None or len(key) > len(str(best[0].value))):
-            best = (k, v)
-    return None if best is None else (best[0], best[1], rest[len(str(best[0].value)) + 1:])
-
-
 def _line_of_key(root: yaml.Node | None, key: str) -> int | None:
     """Line (1-based) of the deepest node of the dotted `key` found in the YAML tree."""
-    node, line, rest = root, None, key
-    while rest and node is not None:
-        if isinstance(node, yaml.MappingNode) and (step := _mapping_step(node, rest)):
-            k, node, rest = step
-            line = k.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and (head := rest.partition(".")[0]).isdigit() \
-                and int(head) < len(node.value):
-            node, rest = node.value[int(head)], rest.partition(".")[2]
+    node, line = root, None
+    for part in key.split("."):
+        if isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if str(k.value) == part), None)
+            if found is None:
+                break
+            node, line = found[1], found[0].start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
             line = node.start_mark.line + 1
         else:
             break

@@ -12,16 +12,12 @@ from __future__ import annotations
 import json
 import math
 
-import matplotlib
+from inoclab import paths
+from inoclab.config import InoculationReportConfig, Params, alpha_name
+from inoclab.io import InputError, atomic_path
 
-matplotlib.use("Agg")  # no display; the same bytes on every machine with the same versions
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+VARIANTS = ("without_prompt", "with_prompt")  # as in eval.json's `trait` section
 
-from inoclab import paths  # noqa: E402
-from inoclab.config import InoculationReportConfig, Params, alpha_name  # noqa: E402
-from inoclab.eval.inoculation import VARIANTS  # noqa: E402
-from inoclab.io import InputError, atomic_path  # noqa: E402
 
 def inoculation_runs(params: Params) -> list[tuple[str, str]]:
     """(run name, group) of every run the report gathers: the reference experiments and each
@@ -43,7 +39,10 @@ def _config(params: Params) -> InoculationReportConfig:
     return params.report.inoculation
 
 
-def inoculation_table(params: Params) -> pd.DataFrame:
+def inoculation_table(params: Params):
+    """One row per run (a pandas DataFrame)."""
+    import pandas as pd
+
     surprise = {ds: json.loads(paths.surprise(params.model_slug, ds).read_text()) for ds in surprise_datasets(params)}
     rows = []
     for run, group in inoculation_runs(params):
@@ -68,7 +67,12 @@ def inoculation_table(params: Params) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def alpha_sweep_figure(params: Params, table: pd.DataFrame):
+def alpha_sweep_figure(params: Params, table):
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display; the same bytes on every machine with the same versions
+    import matplotlib.pyplot as plt
+
     rep = _config(params)
     y = "trait_rate_without_prompt"
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -98,7 +102,9 @@ def alpha_sweep_figure(params: Params, table: pd.DataFrame):
     return fig
 
 
-def write_inoculation_report(params: Params) -> pd.DataFrame:
+def write_inoculation_report(params: Params):
+    import matplotlib.pyplot as plt
+
     table = inoculation_table(params)
     with atomic_path(paths.INOCULATION_CSV) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")

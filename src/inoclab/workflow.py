@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from inoclab import paths
 from inoclab.config import FileDataset, PairedDataset, Params, load_params
 from inoclab.io import InputError
+from inoclab.report import inoculation_runs, surprise_datasets
 
 SCRIPTS = "workflow/scripts"
 PY = "python"  # the stage commands run in the project's environment (see README)
@@ -110,17 +111,12 @@ def base_model_deps(params: Params) -> list[str]:
 
 
 # ---------------------------------------------------------------- data
-def _declared_item(params: Params, section: str, name: str):
-    """params.<section>[name], or one clear error listing what is declared."""
-    items = getattr(params, section)
-    if name not in items:
-        declared = ", ".join(sorted(items)) or "none"
-        raise InputError(f"params.yaml: no {section[:-1]} named {name!r} under '{section}' (declared: {declared})")
-    return items[name]
-
-
 def dataset(params: Params, name: str):
-    return _declared_item(params, "datasets", name)
+    """params.datasets[name], or one clear error listing what is declared."""
+    if name not in params.datasets:
+        declared = ", ".join(sorted(params.datasets)) or "none"
+        raise InputError(f"params.yaml: no dataset named {name!r} under 'datasets' (declared: {declared})")
+    return params.datasets[name]
 
 
 def dataset_stage(params: Params, name: str) -> Stage:
@@ -208,8 +204,6 @@ def surprise_stage(params: Params, name: str) -> Stage:
 
 
 def report_stage(params: Params) -> Stage:
-    from inoclab.report import inoculation_runs, surprise_datasets
-
     inputs = [str(paths.eval_json(run)) for run, _ in inoculation_runs(params)]
     inputs += [str(paths.surprise(params.model_slug, d)) for d in surprise_datasets(params)]
     return _stage(
@@ -246,11 +240,15 @@ def all_stages(params: Params) -> list[Stage]:
     for name in grid:
         stages += [train_stage(params, name), eval_stage(params, name)]
     if params.report.inoculation is not None:
-        from inoclab.report import surprise_datasets
-
         stages += [surprise_stage(params, d) for d in surprise_datasets(params)]
         stages.append(report_stage(params))
     return stages
+
+
+def targets(params: Params) -> list[str]:
+    """What a bare `snakemake` builds: the eval of every experiment of the grid, and the reports."""
+    out = [str(paths.eval_json(n)) for n in params.grid()]
+    return out + (list(report_stage(params).plots) if params.report.inoculation is not None else [])
 
 
 def fingerprint(params: Params, stage: Stage) -> str:
@@ -260,37 +258,24 @@ def fingerprint(params: Params, stage: Stage) -> str:
     return hashlib.sha256(json.dumps(picked, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _step_into(node: dict, rest: str) -> tuple[object, str] | None:
-    """One step of a dotted key in a dict whose keys may hold dots themselves
-    (`inoc_alpha0.5.training` -> the entry `inoc_alpha0.5`, then `training`): the longest
-    matching key wins. Returns (value, the rest of the key), or None."""
-    match = max((k for k in node if rest == k or rest.startswith(k + ".")), key=len, default=None)
-    return None if match is None else (node[match], rest[len(match) + 1:])
-
-
 def _lookup(node, key: str):
     """The value at a dotted params key in nested dicts, or None."""
-    rest = key
-    while rest:
-        step = _step_into(node, rest) if isinstance(node, dict) else None
-        if step is None:
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
             return None
-        node, rest = step
+        node = node[part]
     return node
 
 
 def _declared(params: Params, key: str) -> bool:
     """Whether params.yaml itself sets `key` (DVC refuses params keys the file lacks; a key
     left to its default has no value to track)."""
-    node, rest = params, key
-    while rest:
-        if isinstance(node, BaseModel):
-            part, _, rest = rest.partition(".")
-            if part not in node.model_fields_set:
-                return False
+    node = params
+    for part in key.split("."):
+        if isinstance(node, BaseModel) and part in node.model_fields_set:
             node = getattr(node, part)
-        elif isinstance(node, dict) and (step := _step_into(node, rest)) is not None:
-            node, rest = step
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
         else:
             return False
     return True

@@ -26,9 +26,8 @@ from inoclab.eval.generate import generate
 from inoclab.eval.logprobs import block_logprobs, token_logprobs
 from inoclab.eval.traits import LanguageRule, is_capitals
 from inoclab.io import InputError
+from inoclab.report import VARIANTS  # the keys of eval.json's trait section
 from inoclab.tokenize import tokenize_conversations
-
-VARIANTS = ("without_prompt", "with_prompt")
 
 
 def trait_rule(params: Params, rule: str) -> Callable[[str], bool]:
