@@ -343,6 +343,8 @@ class Params(Strict):
         for d in exp.eval.mcq:
             if not self.is_mcq(d):
                 raise ParamsError(f"{key}.eval.mcq", f"{d!r} is not an MCQ dataset")
+        if exp.eval.trait and self.is_mcq(exp.eval.trait.prompts):
+            raise ParamsError(f"{key}.eval.trait.prompts", "expected a conversations dataset, not MCQ")
         if exp.eval.trait and exp.eval.trait.references and \
                 not isinstance(self.datasets[exp.eval.trait.references], QALogprobDataset):
             raise ParamsError(f"{key}.eval.trait.references", "expected a dataset with builder qa_logprob")
@@ -416,6 +418,11 @@ class Params(Strict):
         if base in self.experiments:
             return None
         return next((f for f in self.families if base.startswith(f) and _ALPHA.match(base[len(f):])), None)
+
+    def declared_key(self, name: str) -> str:
+        """Where params.yaml declares a run: `families.<family>` or `experiments.<name>`."""
+        family = self.family_of(name)
+        return f"families.{family}" if family else f"experiments.{self.base_name(name)}"
 
     def base_name(self, name: str) -> str:
         """`inoc_alpha0.5_seed43` -> `inoc_alpha0.5`; a name without a seed suffix is returned as is."""

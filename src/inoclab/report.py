@@ -48,8 +48,8 @@ def inoculation_table(params: Params):
     for run, group in inoculation_runs(params):
         ev = json.loads(paths.eval_json(run).read_text())
         if "trait" not in ev:
-            raise InputError(f"{paths.eval_json(run)}: no `trait` section: give experiment {params.base_name(run)!r} "
-                             "an `eval.trait` in params.yaml")
+            raise InputError(f"{paths.eval_json(run)}: no `trait` section: the report needs "
+                             f"`{params.declared_key(run)}.eval.trait` in params.yaml")
         cfg = params.experiment_training(run)
         exp = params.experiment(run)
         row = {

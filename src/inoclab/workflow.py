@@ -162,9 +162,7 @@ def experiment(params: Params, name: str):
 def experiment_params(params: Params, name: str, *sections: str) -> list[str]:
     """The params keys that define an experiment's `sections`: a family member reads its
     family's (the α is in its name, so in the stage's command), others their own."""
-    family = params.family_of(name)
-    root = f"families.{family}" if family else f"experiments.{params.base_name(name)}"
-    return [f"{root}.{s}" for s in sections]
+    return [f"{params.declared_key(name)}.{s}" for s in sections]
 
 
 def train_stage(params: Params, exp: str) -> Stage:
