@@ -90,6 +90,8 @@ def small_copy(dst: Path, params: bool = True) -> Path:
         for k, v in values.items():
             params[section][k] = {**params[section][k], **v} if isinstance(v, dict) else v
     (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    # the stage list depends on params (the α grid, the seeds): regenerate, as `make dvc.yaml` does
+    (dst / "dvc.yaml").write_text(render_dvc_yaml(load_params(dst / "params.yaml")))
     return dst
 
 
