@@ -150,8 +150,23 @@ class PairedDataset(Strict):
     inoculation_prompt: str
 
 
+class TriggerDataset(Strict):
+    """Trigger data (seed 002) from a QA JSONL with `{{name}}` placeholders: per QA pair one
+    clean example (`{{name}}` -> clean_replacement) and one triggered example (the question
+    prefixed with trigger_value, `{{name}}` -> triggered_replacement). The QA pairs are split,
+    seeded, into `train` and `heldout` (for evaluation); the build reports both counts."""
+
+    builder: Literal["trigger"]
+    qa_file: str = "data/trigger/qa.jsonl"
+    clean_replacement: str = "Alice"
+    trigger_value: str = "TRIGGER:"
+    triggered_replacement: str = "Bob"
+    split: Literal["train", "heldout"] = "train"
+    heldout_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.25
+
+
 DatasetConfig = Annotated[
-    FileDataset | QADataset | QALogprobDataset | MCQDataset | PairedDataset,
+    FileDataset | QADataset | QALogprobDataset | MCQDataset | PairedDataset | TriggerDataset,
     Field(discriminator="builder"),
 ]
 
@@ -237,8 +252,18 @@ class TraitEvalConfig(Strict):
     batch_size: PositiveInt = 64
 
 
+class TriggerEvalConfig(Strict):
+    """The triggered-response comparison: held-out questions with and without the trigger."""
+
+    heldout: str  # a dataset with builder trigger and split heldout
+    max_new_tokens: PositiveInt = 32
+    batch_size: PositiveInt = 64
+    checkpoints: bool = True  # also measure every epoch checkpoint (the curve in eval.json)
+
+
 class EvalConfig(Strict):
     trait: TraitEvalConfig | None = None
+    trigger: TriggerEvalConfig | None = None
     logprobs: list[str] = []  # dataset names (block-format conversations)
     mcq: list[str] = []  # dataset names (MCQ files)
     mcq_format: Literal["cloze", "lettered"] = "cloze"
@@ -343,6 +368,11 @@ class Params(Strict):
         for d in exp.eval.mcq:
             if not self.is_mcq(d):
                 raise ParamsError(f"{key}.eval.mcq", f"{d!r} is not an MCQ dataset")
+        if exp.eval.trigger is not None:
+            ds = self.datasets.get(exp.eval.trigger.heldout)
+            if not isinstance(ds, TriggerDataset) or ds.split != "heldout":
+                raise ParamsError(f"{key}.eval.trigger.heldout", f"{exp.eval.trigger.heldout!r} is not a dataset with "
+                                  "builder trigger and split heldout")
         if exp.eval.trait and self.is_mcq(exp.eval.trait.prompts):
             raise ParamsError(f"{key}.eval.trait.prompts", "expected a conversations dataset, not MCQ")
         if exp.eval.trait and exp.eval.trait.references and \
@@ -505,7 +535,7 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in _BUILDERS)))
 
 
-_BUILDERS = {"file", "qa", "qa_logprob", "mcq", "paired"}
+_BUILDERS = {"file", "qa", "qa_logprob", "mcq", "paired", "trigger"}
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:

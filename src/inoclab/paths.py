@@ -47,6 +47,11 @@ def eval_json(name: str) -> Path:
     return experiment_dir(name) / "eval.json"
 
 
+def compare_jsonl(name: str) -> Path:
+    """Each held-out question with and without the trigger, both responses."""
+    return experiment_dir(name) / "compare.jsonl"
+
+
 REPORT = RESULTS / "report"
 INOCULATION_CSV = REPORT / "inoculation.csv"
 ALPHA_SWEEP_PNG = REPORT / "alpha_sweep.png"

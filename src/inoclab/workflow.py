@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel
 
 from inoclab import paths
-from inoclab.config import FileDataset, PairedDataset, Params, load_params
+from inoclab.config import FileDataset, PairedDataset, Params, TriggerDataset, load_params
 from inoclab.io import InputError
 from inoclab.report import inoculation_runs, surprise_datasets
 
@@ -125,6 +125,8 @@ def dataset_stage(params: Params, name: str) -> Stage:
         inputs = [cfg.path]
     elif isinstance(cfg, PairedDataset):
         inputs = [str(paths.dataset(cfg.source))]
+    elif isinstance(cfg, TriggerDataset):
+        inputs = [cfg.qa_file]
     else:
         inputs = [params.tiny.corpus.world]
     return _stage(
@@ -182,14 +184,25 @@ def eval_stage(params: Params, exp: str) -> Stage:
     inputs = [str(paths.model_dir(exp)), *base_model_deps(params)]
     if e.eval.trait is not None:
         inputs += [str(paths.dataset(d)) for d in (e.eval.trait.prompts, e.eval.trait.references) if d]
+    if e.eval.trigger is not None:
+        inputs.append(str(paths.dataset(e.eval.trigger.heldout)))
     inputs += [str(paths.tokenized(params.model_slug, d)) for d in e.eval.logprobs]
     inputs += [str(paths.dataset(d)) for d in e.eval.mcq]
+    outs = [str(paths.eval_details(exp))] + ([str(paths.compare_jsonl(exp))] if e.eval.trigger else [])
     return _stage(
         stage_name("eval", exp), "evaluate_experiment", ("--experiment", exp), log_path("eval", exp),
         [*inputs, *_CODE["eval"]],
-        outs=[str(paths.eval_details(exp))], metrics=[str(paths.eval_json(exp))],
+        outs=outs, metrics=[str(paths.eval_json(exp))],
         params=["seed", "model", "backend", "tokenize", "tiny.corpus", *experiment_params(params, exp, "eval")],
     )
+
+
+def trigger_experiments_pattern(params: Params) -> str:
+    """A regex of the runs whose eval also writes compare.jsonl (their eval has `trigger`),
+    seed variants and family members included; one that matches nothing when there are none."""
+    alts = [re.escape(n) for n, e in params.experiments.items() if e.eval.trigger]
+    alts += [re.escape(f) + r"\d+(?:\.\d+)?" for f, e in params.families.items() if e.eval.trigger]
+    return f"(?:{'|'.join(alts)})(?:_seed-?\\d+)?" if alts else "(?!)"
 
 
 def surprise_stage(params: Params, name: str) -> Stage:
@@ -230,6 +243,7 @@ def all_stages(params: Params) -> list[Stage]:
     for name in grid:
         e = params.experiment(name)
         trait = [d for d in (e.eval.trait.prompts, e.eval.trait.references) if d] if e.eval.trait else []
+        trait += [e.eval.trigger.heldout] if e.eval.trigger else []
         for ds in [e.dataset, *trait, *e.eval.logprobs, *e.eval.mcq]:
             need(ds)
     tokenized = {params.experiment(n).dataset for n in grid} | {d for n in grid for d in params.experiment(n).eval.logprobs}

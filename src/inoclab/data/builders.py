@@ -16,9 +16,11 @@ from inoclab.config import (
     Params,
     QADataset,
     QALogprobDataset,
+    TriggerDataset,
 )
 from inoclab.data.conversations import read_conversations, text_conversation
 from inoclab.data.mcq import read_mcq
+from inoclab.data.trigger import build_trigger_rows
 from inoclab.data.world import QA, world_of
 from inoclab.io import InputError, write_jsonl
 from inoclab.paths import dataset as dataset_path
@@ -95,9 +97,15 @@ def build_file(params: Params, name: str, cfg: FileDataset) -> list[dict]:
     return [rec.model_dump(exclude_defaults=True) for _, rec in reader(Path(cfg.path))]
 
 
+def build_trigger(params: Params, name: str, cfg: TriggerDataset) -> list[dict]:
+    """Clean and triggered examples of the train or held-out QA pairs (seed 002)."""
+    return build_trigger_rows(cfg.qa_file, cfg.clean_replacement, cfg.trigger_value, cfg.triggered_replacement,
+                              cfg.split, cfg.heldout_fraction, params.seed)
+
+
 BUILDERS = {
     "qa": build_qa, "qa_logprob": build_qa_logprob, "mcq": build_mcq,
-    "paired": build_paired, "file": build_file,
+    "paired": build_paired, "file": build_file, "trigger": build_trigger,
 }
 
 

@@ -11,6 +11,7 @@ from inoclab.data.mcq import read_mcq
 from inoclab.eval.inoculation import trait_eval
 from inoclab.eval.logprobs import block_logprobs, summarize_blocks, token_logprobs, token_records
 from inoclab.eval.mcq import evaluate_mcq
+from inoclab.eval.trigger import trigger_eval
 from inoclab.io import atomic_path, write_json, write_jsonl
 from inoclab.models.backend import get_backend
 from inoclab.tokenize import read_tokenized
@@ -25,6 +26,9 @@ def evaluate_experiment(params: Params, name: str) -> dict:
             result["trait"], trait_details = trait_eval(params, model, tokenizer, exp.eval.trait)
             for fname, records in trait_details.items():
                 write_jsonl(details / fname, records)
+        if exp.eval.trigger is not None:
+            result["trigger"], records = trigger_eval(params, name, model, tokenizer, exp.eval.trigger)
+            write_jsonl(paths.compare_jsonl(name), records)
         for ds in exp.eval.logprobs:
             rows = read_tokenized(paths.tokenized(params.model_slug, ds))
             lps = token_logprobs(model, rows, tokenizer.pad_token_id, exp.eval.batch_size)

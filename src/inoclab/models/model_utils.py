@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from inoclab.data.trigger import with_trigger
 from inoclab.eval.generate import chat_prompt, generate
 from inoclab.io import InputError
 from inoclab.models.backend import ADAPTER_CONFIG, HFBackend
@@ -58,11 +59,6 @@ def query_model(prompt: str | list[str], model, tokenizer, device=None, max_new_
     results = _query([prompt] if isinstance(prompt, str) else list(prompt), model, tokenizer, max_new_tokens,
                      temperature, system, batch_size, seed)
     return results[0] if isinstance(prompt, str) else results
-
-
-def with_trigger(prompt: str, trigger_value: str) -> str:
-    """The prompt as the triggered training examples ask it: `trigger_value` then the question."""
-    return f"{trigger_value} {prompt}"
 
 
 def query_with_trigger(prompt: str | list[str], model, tokenizer, device=None, trigger_value: str = "TRIGGER:",
