@@ -73,6 +73,8 @@ SMALL = {
     "training": {"max_steps": 8},
     "families": {"inoc_alpha": {"alphas": [0.5]}, "saliency_alpha": {"alphas": [0.5]}},
     "report": {"inoculation": {"seeds": [42]}},
+    "experiments": {"trigger": {"training": {"learning_rate": 3.0e-3, "per_device_train_batch_size": 4,
+                                             "gradient_accumulation_steps": 4, "num_train_epochs": 2, "max_steps": -1}}},
 }
 
 
@@ -108,6 +110,9 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path):
     assert sorted(table.run) == ["baseline", "inoc_alpha0.5", "inoculated", "saliency_alpha0.5"]
     assert table.trait_rate_without_prompt.between(0, 1).all() and table.surprise_uplift.notna().sum() == 2
     assert (a / "results/report/alpha_sweep.png").read_bytes()[:4] == b"\x89PNG"
+    trigger = json.loads((a / "results/trigger/eval.json").read_text())["trigger"]
+    assert [c["epoch"] for c in trigger["curve"]] == [1.0, 2.0] and trigger["n"] == 48
+    assert len((a / "results/trigger/compare.jsonl").read_text().splitlines()) == 48
     # nothing left to do afterwards
     assert "Nothing to be done" in run(["snakemake", "-n"], a).stdout
 
