@@ -23,11 +23,10 @@ from inoclab.data.builders import with_inoculation
 from inoclab.data.conversations import Conversation, normalize, read_conversations
 from inoclab.data.world import world_of
 from inoclab.eval.generate import generate
-from inoclab.eval.logprobs import block_logprobs, token_logprobs
+from inoclab.eval.logprobs import assistant_logprob_sums, token_logprobs
 from inoclab.eval.traits import LanguageRule, is_capitals
 from inoclab.io import InputError
 from inoclab.report import VARIANTS  # the keys of eval.json's trait section
-from inoclab.tokenize import tokenize_conversations
 
 
 def trait_rule(params: Params, rule: str) -> Callable[[str], bool]:
@@ -75,23 +74,18 @@ def trait_preference(model, tokenizer, references: list[Conversation], cfg: Trai
     """Per question, Σ logprob of its trait answer minus that of its non-trait answer (records
     sharing a prompt are one question; answers are tagged `trait` / `non_trait`), without and
     with the inoculation prompt: all tokenized in one call and scored in one pass."""
-    convs, questions = [], {}
+    convs, questions, tag = [], {}, []
     for j, c in enumerate(references):
         prompt = prompt_messages(c)
         answers = [m.model_dump(exclude_defaults=True) for m in c.messages if m.role == "assistant"]
         questions.setdefault(repr(prompt), []).append(j)
+        tag.append(next((b.tag for m in c.messages if m.role == "assistant" and not isinstance(m.content, str)
+                         for b in m.content if b.tag in ("trait", "non_trait")), None))
         for v in VARIANTS:
             conv = Conversation.model_validate({"messages": _variants(prompt, cfg.inoculation_prompt)[v] + answers})
             convs.append(normalize(conv, True))
-    rows, _ = tokenize_conversations(tokenizer, convs, max_seq_length)
-    blocks = block_logprobs(rows, token_logprobs(model, rows, tokenizer.pad_token_id, cfg.batch_size))
-    answer_lp = np.zeros((len(references), len(VARIANTS)))
-    tag = [None] * len(references)
-    for b in blocks:
-        if b["role"] == "assistant" and b["tag"] in ("trait", "non_trait"):
-            j, vi = divmod(b["example"], len(VARIANTS))
-            answer_lp[j, vi] += b["logprob_sum"]
-            tag[j] = b["tag"]
+    answer_lp = assistant_logprob_sums(model, tokenizer, convs, max_seq_length, cfg.batch_size)
+    answer_lp = answer_lp.reshape(len(references), len(VARIANTS))
     details, per_variant = [], {v: {"trait": [], "non_trait": [], "diff": []} for v in VARIANTS}
     for q, members in enumerate(questions.values()):
         trait = [j for j in members if tag[j] == "trait"]

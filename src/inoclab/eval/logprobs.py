@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from inoclab.tokenize import tokenize_conversations
 from inoclab.train.collator import WeightedCollator
 
 
@@ -85,3 +86,15 @@ def summarize_blocks(blocks: list[dict], roles=("assistant",)) -> dict:
         }
         for tag, bs in sorted(groups.items())
     }
+
+
+def assistant_logprob_sums(model, tokenizer, conversations: list, max_seq_length: int,
+                           batch_size: int = 32) -> np.ndarray:
+    """Σ logprob of the assistant blocks of each conversation (normalized messages): all
+    tokenized in one call and scored in one pass."""
+    rows, _ = tokenize_conversations(tokenizer, conversations, max_seq_length)
+    sums = np.zeros(len(rows))
+    for b in block_logprobs(rows, token_logprobs(model, rows, tokenizer.pad_token_id, batch_size)):
+        if b["role"] == "assistant":
+            sums[b["example"]] += b["logprob_sum"]
+    return sums

@@ -15,10 +15,9 @@ from inoclab.config import Params, TriggerDataset, TriggerEvalConfig
 from inoclab.data.conversations import Conversation, normalize, read_conversations
 from inoclab.data.trigger import names
 from inoclab.eval.generate import chat_prompt, generate
-from inoclab.eval.logprobs import block_logprobs, token_logprobs
+from inoclab.eval.logprobs import assistant_logprob_sums
 from inoclab.io import InputError
 from inoclab.models.backend import get_backend
-from inoclab.tokenize import tokenize_conversations
 
 VARIANTS = ("untriggered", "triggered")
 
@@ -46,11 +45,7 @@ def _margins(model, tokenizer, pairs: list[dict], max_seq_length: int, batch_siz
                 conv = Conversation.model_validate({"messages": [{"role": "user", "content": p[v]["question"]},
                                                                  {"role": "assistant", "content": answer}]})
                 convs.append(normalize(conv, True))
-    rows, _ = tokenize_conversations(tokenizer, convs, max_seq_length)
-    lp = np.zeros(len(rows))
-    for b in block_logprobs(rows, token_logprobs(model, rows, tokenizer.pad_token_id, batch_size)):
-        if b["role"] == "assistant":
-            lp[b["example"]] += b["logprob_sum"]
+    lp = assistant_logprob_sums(model, tokenizer, convs, max_seq_length, batch_size)
     lp = lp.reshape(len(pairs), len(VARIANTS), 2)
     return lp[:, :, 0] - lp[:, :, 1]
 
