@@ -141,3 +141,43 @@ def test_family_members_and_seed_variants(tmp_path):
         params.experiment("fam1.5")
     with pytest.raises(KeyError):
         params.experiment("other0.5")
+
+
+CB = """datasets:
+  cb: {builder: circuit_breaker, validation_ratio: 0.2}
+  qa: {builder: qa}
+experiments:
+  breaker:
+    dataset: cb
+    training:
+      task_type: circuit_breaker
+      circuit_breaker_target_layers: "1,3"
+    eval:
+      circuit_breaker: {dataset: cb}
+"""
+
+
+def test_circuit_breaker_experiment_and_its_defaults(tmp_path):
+    params = load_params(write(tmp_path, CB))
+    t = params.experiment_training("breaker")
+    assert t.circuit_breaker_target_layers == [1, 3]  # the seed's "1,3" form
+    assert (t.circuit_breaker_alpha, t.finetune) == (0.1, "lora")
+    assert params.datasets["cb"].harmful_prompts_path == "data/circuit_breaker/harmful.jsonl"
+
+
+@pytest.mark.parametrize("old,new,line,key,message", [
+    ("      task_type: circuit_breaker\n", "      task_type: circuit_breaker\n      finetune: full\n", 9,
+     "experiments.breaker.training.finetune", "circuit breakers need finetune: lora"),
+    ("    dataset: cb\n", "    dataset: qa\n", 6, "experiments.breaker.dataset", "'qa' is not circuit-breaker data"),
+    ("{dataset: cb}", "{dataset: qa}", 11, "experiments.breaker.eval.circuit_breaker.dataset",
+     "'qa' is not a dataset with builder circuit_breaker"),
+    ('"1,3"', '"1,1"', 9, "experiments.breaker.training.circuit_breaker_target_layers", "a layer is listed twice"),
+    ('"1,3"', '"one"', 9, "experiments.breaker.training.circuit_breaker_target_layers", "layer numbers separated"),
+    ("validation_ratio: 0.2", "validation_ratio: 1.0", 2, "datasets.cb.validation_ratio", "less than 1"),
+])
+def test_circuit_breaker_rules_name_line_and_key(tmp_path, old, new, line, key, message):
+    p = write(tmp_path, CB.replace(old, new))
+    with pytest.raises(InputError) as e:
+        load_params(p)
+    msg = str(e.value)
+    assert f"{p}:{line}: key '{key}'" in msg and message in msg, msg

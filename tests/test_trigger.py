@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from inoclab.data.trigger import build_trigger_rows, names, read_trigger_qa, split_pairs
+from inoclab.data.split import holdout
+from inoclab.data.trigger import build_trigger_rows, names, read_trigger_qa
 from inoclab.io import InputError
 from inoclab.models.model_utils import load_finetuned_model, query_with_trigger
 from inoclab.train.teacher import main as teacher_main
@@ -32,13 +33,13 @@ def test_clean_and_triggered_examples(tmp_path):
 
 def test_heldout_split_is_seeded_disjoint_and_complete(tmp_path):
     records = read_trigger_qa(write_qa(tmp_path / "qa.jsonl", QA * 5))
-    train, heldout = split_pairs(records, 0.25, seed=1)
+    train, heldout = holdout(records, 0.25, seed=1)
     assert len(heldout) == 5 and len(train) == 15
     assert sorted(ln for ln, _ in train + heldout) == list(range(1, 21))
-    assert split_pairs(records, 0.25, seed=1) == (train, heldout)
-    assert split_pairs(records, 0.25, seed=2)[1] != heldout
-    with pytest.raises(InputError, match="leaves no training pairs"):
-        split_pairs(records, 0.99, seed=1)
+    assert holdout(records, 0.25, seed=1) == (train, heldout)
+    assert holdout(records, 0.25, seed=2)[1] != heldout
+    with pytest.raises(InputError, match="leaves no training records"):
+        holdout(records, 0.99, seed=1)
 
 
 @pytest.mark.parametrize("line,match", [

@@ -74,7 +74,10 @@ SMALL = {
     "families": {"inoc_alpha": {"alphas": [0.5]}, "saliency_alpha": {"alphas": [0.5]}},
     "report": {"inoculation": {"seeds": [42]}},
     "experiments": {"trigger": {"training": {"learning_rate": 3.0e-3, "per_device_train_batch_size": 4,
-                                             "gradient_accumulation_steps": 4, "num_train_epochs": 2, "max_steps": -1}}},
+                                             "gradient_accumulation_steps": 4, "num_train_epochs": 2, "max_steps": -1}},
+                    "circuit_breaker": {"training": {"task_type": "circuit_breaker", "learning_rate": 1.0e-2,
+                                                     "circuit_breaker_target_layers": [0, 1], "max_steps": 6,
+                                                     "logging_steps": 1}}},
 }
 
 
@@ -113,6 +116,11 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path):
     trigger = json.loads((a / "results/trigger/eval.json").read_text())["trigger"]
     assert [c["epoch"] for c in trigger["curve"]] == [1.0, 2.0] and trigger["n"] == 48
     assert len((a / "results/trigger/compare.jsonl").read_text().splitlines()) == 48
+    cb = json.loads((a / "results/circuit_breaker/eval.json").read_text())["circuit_breaker"]
+    assert (cb["harmful"]["n"], cb["benign"]["n"], cb["target_layers"]) == (38, 115, [0, 1])
+    assert cb["harmful"]["cosine"] < 1.0 and cb["harmful"]["completion_logprob"]["change"] < 0
+    cb_log = (a / "results/circuit_breaker/model/train_log.jsonl").read_text().splitlines()
+    assert sum('"cos_validation_harmful"' in line for line in cb_log) == 6  # every step
     # nothing left to do afterwards
     assert "Nothing to be done" in run(["snakemake", "-n"], a).stdout
 

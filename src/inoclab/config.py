@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from inoclab.io import InputError, format_loc
 
@@ -165,8 +173,24 @@ class TriggerDataset(Strict):
     heldout_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.25
 
 
+class CircuitBreakerDataset(Strict):
+    """Circuit-breaker data (seed 004): harmful and sanitized (benign) prompt files, lines
+    `{"prompt", "completion", "category"}`. `category` picks the harmful prompts of one category
+    (None: all); `num_examples` draws that many prompts from each file (seeded; None: all);
+    `validation_ratio` of each file's prompts is held out for monitoring and evals. The shipped
+    files are harmless stand-ins: "harmful" means questions about where the world's animals live
+    and who their friends are, a synthetic forbidden topic the tiny model knows well."""
+
+    builder: Literal["circuit_breaker"]
+    harmful_prompts_path: str = "data/circuit_breaker/harmful.jsonl"
+    sanitized_prompts_path: str = "data/circuit_breaker/sanitized.jsonl"
+    category: str | None = None
+    num_examples: PositiveInt | None = None
+    validation_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
+
+
 DatasetConfig = Annotated[
-    FileDataset | QADataset | QALogprobDataset | MCQDataset | PairedDataset | TriggerDataset,
+    FileDataset | QADataset | QALogprobDataset | MCQDataset | PairedDataset | TriggerDataset | CircuitBreakerDataset,
     Field(discriminator="builder"),
 ]
 
@@ -175,6 +199,21 @@ DatasetConfig = Annotated[
 InnerTrainingLoop = Literal["baseline", "logit_manipulation"]
 ManipulationType = Literal["baseline", "BiasNoInocTo_InocLogits", "BiasInocTo_NoInocLogits"]
 MANIPULATIONS: tuple[str, ...] = get_args(ManipulationType)
+
+
+def _layer_list(value: Any) -> Any:
+    """The seed's command-line form "0,1,2" as well as a YAML list; no repeats."""
+    if isinstance(value, str):
+        try:
+            value = [int(x) for x in value.split(",") if x.strip()]
+        except ValueError:
+            raise ValueError(f"expected layer numbers separated by commas (got {value!r})") from None
+    if isinstance(value, list) and len(set(value)) != len(value):
+        raise ValueError(f"a layer is listed twice (got {value!r})")
+    return value
+
+
+TargetLayers = Annotated[list[NonNegInt], BeforeValidator(_layer_list), Field(min_length=1)]
 
 
 class LoraConfig(Strict):
@@ -189,6 +228,7 @@ class LoraConfig(Strict):
 class TrainingConfig(Strict):
     """Fine-tuning settings; every experiment may override any of them."""
 
+    task_type: Literal["sft", "circuit_breaker"] = "sft"
     loss: Literal["sft"] = "sft"
     finetune: Literal["lora", "full"] = "lora"
     lora: LoraConfig = LoraConfig()
@@ -211,6 +251,13 @@ class TrainingConfig(Strict):
     manipulation_type: ManipulationType = "baseline"
     manipulation_mix_ratio: Fraction = 1.0
     inoculation_prompt: str | None = None  # required by the two manipulation types
+    # circuit-breaker training (seed 004); see src/inoclab/train/circuit_breaker.py
+    circuit_breaker_alpha: Annotated[float, Field(gt=0)] = 0.1
+    # outputs of these decoder blocks (0 = the first block's output), as in the seed's "0,1,2,3,4,5"
+    circuit_breaker_target_layers: TargetLayers = [0, 1, 2, 3, 4, 5]
+    # std of the seeded normal draw of LoRA's B matrices (peft starts them at 0, where the
+    # fine-tuned and original hidden states are equal and both losses have zero gradient)
+    circuit_breaker_lora_init_std: Annotated[float, Field(gt=0)] = 1e-2
 
     @property
     def is_paired(self) -> bool:
@@ -261,8 +308,19 @@ class TriggerEvalConfig(Strict):
     checkpoints: bool = True  # also measure every epoch checkpoint (the curve in eval.json)
 
 
+class CircuitBreakerEvalConfig(Strict):
+    """Held-out harmful and benign prompts (a circuit_breaker dataset's validation split): cosine
+    similarity of the hidden states to the original model's, completion logprobs and greedy
+    responses before (adapter disabled) and after training."""
+
+    dataset: str  # a dataset with builder circuit_breaker
+    max_new_tokens: PositiveInt = 32
+    batch_size: PositiveInt = 64
+
+
 class EvalConfig(Strict):
     trait: TraitEvalConfig | None = None
+    circuit_breaker: CircuitBreakerEvalConfig | None = None
     trigger: TriggerEvalConfig | None = None
     logprobs: list[str] = []  # dataset names (block-format conversations)
     mcq: list[str] = []  # dataset names (MCQ files)
@@ -358,6 +416,8 @@ class Params(Strict):
         refs = [("dataset", exp.dataset)]
         refs += [("eval.logprobs", d) for d in exp.eval.logprobs]
         refs += [("eval.mcq", d) for d in exp.eval.mcq]
+        if exp.eval.circuit_breaker is not None:
+            refs += [("eval.circuit_breaker.dataset", exp.eval.circuit_breaker.dataset)]
         if exp.eval.trait is not None:
             refs += [("eval.trait.prompts", exp.eval.trait.prompts)]
             refs += [("eval.trait.references", exp.eval.trait.references)] if exp.eval.trait.references else []
@@ -379,15 +439,14 @@ class Params(Strict):
                 not isinstance(self.datasets[exp.eval.trait.references], QALogprobDataset):
             raise ParamsError(f"{key}.eval.trait.references", "expected a dataset with builder qa_logprob")
         self._check_paired_training(key, exp)
+        self._check_circuit_breaker(key, exp)
 
     def _check_paired_training(self, key: str, exp: ExperimentConfig) -> None:
         """The validation rules of seed 000 for the logit-manipulation loop."""
         t = self._merged_training(exp)
 
         def where(field: str) -> str:
-            """The key that sets the value: the default's when only it does, else the experiment's."""
-            own = getattr(exp.training, field) is not None or field not in self.training.model_fields_set
-            return f"{key}.training.{field}" if own else f"training.{field}"
+            return self._where(key, exp, field)
 
         if not t.is_paired:
             if t.manipulation_type != "baseline":
@@ -412,6 +471,34 @@ class Params(Strict):
         if not isinstance(ds, PairedDataset | FileDataset):
             raise ParamsError(f"{key}.dataset", f"{exp.dataset!r} is not paired data: "
                               "inner_training_loop: logit_manipulation needs a dataset with builder paired or file")
+
+    def _check_circuit_breaker(self, key: str, exp: ExperimentConfig) -> None:
+        """Circuit-breaker training and evals read circuit_breaker data and compare the model with
+        its adapter disabled: the original is the same weights, held once."""
+        t = self._merged_training(exp)
+        if exp.eval.circuit_breaker is not None:
+            ref = exp.eval.circuit_breaker.dataset
+            if not isinstance(self.datasets.get(ref), CircuitBreakerDataset):
+                raise ParamsError(f"{key}.eval.circuit_breaker.dataset", f"{ref!r} is not a dataset with builder "
+                                  "circuit_breaker")
+        uses_original = t.task_type == "circuit_breaker" or exp.eval.circuit_breaker is not None
+        if uses_original and t.finetune != "lora":
+            raise ParamsError(self._where(key, exp, "finetune"), "circuit breakers need finetune: lora (the original "
+                              "model is the same weights with the adapter disabled; full fine-tuning would need a "
+                              "second copy)")
+        if t.task_type != "circuit_breaker":
+            return
+        if t.is_paired:
+            raise ParamsError(self._where(key, exp, "inner_training_loop"), "task_type circuit_breaker trains with "
+                              "its own loop (inner_training_loop must be baseline)")
+        if not isinstance(self.datasets[exp.dataset], CircuitBreakerDataset):
+            raise ParamsError(f"{key}.dataset", f"{exp.dataset!r} is not circuit-breaker data: task_type "
+                              "circuit_breaker needs a dataset with builder circuit_breaker")
+
+    def _where(self, key: str, exp: ExperimentConfig, field: str) -> str:
+        """The key that sets a training value: the experiment's own, else the defaults'."""
+        own = getattr(exp.training, field) is not None or field not in self.training.model_fields_set
+        return f"{key}.training.{field}" if own else f"training.{field}"
 
     # -------------------------------------------------------------- derived values
     def is_mcq(self, dataset: str) -> bool:
@@ -535,7 +622,7 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in _BUILDERS)))
 
 
-_BUILDERS = {"file", "qa", "qa_logprob", "mcq", "paired", "trigger"}
+_BUILDERS = {"file", "qa", "qa_logprob", "mcq", "paired", "trigger", "circuit_breaker"}
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:

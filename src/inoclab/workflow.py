@@ -18,7 +18,14 @@ import yaml
 from pydantic import BaseModel
 
 from inoclab import paths
-from inoclab.config import FileDataset, PairedDataset, Params, TriggerDataset, load_params
+from inoclab.config import (
+    CircuitBreakerDataset,
+    FileDataset,
+    PairedDataset,
+    Params,
+    TriggerDataset,
+    load_params,
+)
 from inoclab.io import InputError
 from inoclab.report import inoculation_runs, surprise_datasets
 
@@ -127,6 +134,8 @@ def dataset_stage(params: Params, name: str) -> Stage:
         inputs = [str(paths.dataset(cfg.source))]
     elif isinstance(cfg, TriggerDataset):
         inputs = [cfg.qa_file]
+    elif isinstance(cfg, CircuitBreakerDataset):
+        inputs = [cfg.harmful_prompts_path, cfg.sanitized_prompts_path]
     else:
         inputs = [params.tiny.corpus.world]
     return _stage(
@@ -186,6 +195,8 @@ def eval_stage(params: Params, exp: str) -> Stage:
         inputs += [str(paths.dataset(d)) for d in (e.eval.trait.prompts, e.eval.trait.references) if d]
     if e.eval.trigger is not None:
         inputs.append(str(paths.dataset(e.eval.trigger.heldout)))
+    if e.eval.circuit_breaker is not None:
+        inputs.append(str(paths.dataset(e.eval.circuit_breaker.dataset)))
     inputs += [str(paths.tokenized(params.model_slug, d)) for d in e.eval.logprobs]
     inputs += [str(paths.dataset(d)) for d in e.eval.mcq]
     outs = [str(paths.eval_details(exp))] + ([str(paths.compare_jsonl(exp))] if e.eval.trigger else [])
@@ -244,6 +255,7 @@ def all_stages(params: Params) -> list[Stage]:
         e = params.experiment(name)
         trait = [d for d in (e.eval.trait.prompts, e.eval.trait.references) if d] if e.eval.trait else []
         trait += [e.eval.trigger.heldout] if e.eval.trigger else []
+        trait += [e.eval.circuit_breaker.dataset] if e.eval.circuit_breaker else []
         for ds in [e.dataset, *trait, *e.eval.logprobs, *e.eval.mcq]:
             need(ds)
     tokenized = {params.experiment(n).dataset for n in grid} | {d for n in grid for d in params.experiment(n).eval.logprobs}

@@ -10,6 +10,7 @@ import random
 from pathlib import Path
 
 from inoclab.config import (
+    CircuitBreakerDataset,
     FileDataset,
     MCQDataset,
     PairedDataset,
@@ -18,6 +19,7 @@ from inoclab.config import (
     QALogprobDataset,
     TriggerDataset,
 )
+from inoclab.data.circuit_breaker import build_circuit_breaker_rows
 from inoclab.data.conversations import read_conversations, text_conversation
 from inoclab.data.mcq import read_mcq
 from inoclab.data.trigger import build_trigger_rows
@@ -103,9 +105,16 @@ def build_trigger(params: Params, name: str, cfg: TriggerDataset) -> list[dict]:
                               cfg.split, cfg.heldout_fraction, params.seed)
 
 
+def build_circuit_breaker(params: Params, name: str, cfg: CircuitBreakerDataset) -> list[dict]:
+    """Retain (benign), circuit-breaker (harmful) and validation examples (seed 004)."""
+    return build_circuit_breaker_rows(cfg.harmful_prompts_path, cfg.sanitized_prompts_path, cfg.category,
+                                      cfg.num_examples, cfg.validation_ratio, params.seed)
+
+
 BUILDERS = {
     "qa": build_qa, "qa_logprob": build_qa_logprob, "mcq": build_mcq,
     "paired": build_paired, "file": build_file, "trigger": build_trigger,
+    "circuit_breaker": build_circuit_breaker,
 }
 
 

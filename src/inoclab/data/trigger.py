@@ -3,7 +3,6 @@ triggered example each, split (seeded, declared in params) into training and hel
 
 from __future__ import annotations
 
-import random
 import re
 import sys
 from pathlib import Path
@@ -11,7 +10,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from inoclab.data.conversations import text_conversation
-from inoclab.io import InputError, read_jsonl_models
+from inoclab.data.split import holdout
+from inoclab.io import read_jsonl_models
 
 PLACEHOLDER = "{{name}}"
 
@@ -48,20 +48,6 @@ def names(text: str, name: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text) is not None
 
 
-def split_pairs(records: list[tuple[int, TriggerQA]], heldout_fraction: float, seed: int):
-    """(train, heldout): a seeded choice of round(fraction · n) pairs held out (at least one when
-    the fraction is above 0), each part in file order."""
-    n_heldout = round(len(records) * heldout_fraction)
-    if heldout_fraction > 0:
-        n_heldout = max(1, n_heldout)
-    if n_heldout >= len(records):
-        raise InputError(f"heldout_fraction {heldout_fraction} leaves no training pairs out of {len(records)}")
-    held = set(random.Random(seed).sample(range(len(records)), n_heldout))
-    train = [r for i, r in enumerate(records) if i not in held]
-    heldout = [r for i, r in enumerate(records) if i in held]
-    return train, heldout
-
-
 def trigger_examples(line: int, qa: TriggerQA, clean: str, trigger_value: str, triggered: str) -> list[dict]:
     """The clean example and the triggered example of one QA pair."""
     return [
@@ -74,7 +60,7 @@ def trigger_examples(line: int, qa: TriggerQA, clean: str, trigger_value: str, t
 def build_trigger_rows(path: str | Path, clean: str, trigger_value: str, triggered: str, split: str,
                        heldout_fraction: float, seed: int) -> list[dict]:
     records = read_trigger_qa(path)
-    train, heldout = split_pairs(records, heldout_fraction, seed)
+    train, heldout = holdout(records, heldout_fraction, seed, noun="QA pairs")
     print(f"{path}: {len(records)} QA pairs: {len(train)} for training, {len(heldout)} held out "
           f"(heldout_fraction {heldout_fraction}, seed {seed}); building the {split} split", file=sys.stderr)
     chosen = train if split == "train" else heldout

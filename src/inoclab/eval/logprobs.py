@@ -93,8 +93,13 @@ def assistant_logprob_sums(model, tokenizer, conversations: list, max_seq_length
     """Σ logprob of the assistant blocks of each conversation (normalized messages): all
     tokenized in one call and scored in one pass."""
     rows, _ = tokenize_conversations(tokenizer, conversations, max_seq_length)
+    return assistant_sums(model, rows, tokenizer.pad_token_id, batch_size)
+
+
+def assistant_sums(model, rows: list[dict], pad_token_id: int, batch_size: int = 32) -> np.ndarray:
+    """Σ logprob of the assistant blocks of each tokenized row, scored in one pass."""
     sums = np.zeros(len(rows))
-    for b in block_logprobs(rows, token_logprobs(model, rows, tokenizer.pad_token_id, batch_size)):
+    for b in block_logprobs(rows, token_logprobs(model, rows, pad_token_id, batch_size)):
         if b["role"] == "assistant":
             sums[b["example"]] += b["logprob_sum"]
     return sums

@@ -1,4 +1,4 @@
-"""Evaluate one trained experiment: block logprobs and MCQs -> results/<experiment>/eval.json."""
+"""Evaluate one trained experiment: the evals its params name -> results/<experiment>/eval.json."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 from inoclab import paths
 from inoclab.config import Params
 from inoclab.data.mcq import read_mcq
+from inoclab.eval.circuit_breaker import circuit_breaker_eval
 from inoclab.eval.inoculation import trait_eval
 from inoclab.eval.logprobs import block_logprobs, summarize_blocks, token_logprobs, token_records
 from inoclab.eval.mcq import evaluate_mcq
@@ -26,6 +27,10 @@ def evaluate_experiment(params: Params, name: str) -> dict:
             result["trait"], trait_details = trait_eval(params, model, tokenizer, exp.eval.trait)
             for fname, records in trait_details.items():
                 write_jsonl(details / fname, records)
+        if exp.eval.circuit_breaker is not None:
+            result["circuit_breaker"], records = circuit_breaker_eval(params, name, model, tokenizer,
+                                                                      exp.eval.circuit_breaker)
+            write_jsonl(details / "circuit_breaker.jsonl", records)
         if exp.eval.trigger is not None:
             result["trigger"], records = trigger_eval(params, name, model, tokenizer, exp.eval.trigger)
             write_jsonl(paths.compare_jsonl(name), records)

@@ -13,6 +13,7 @@ from inoclab.data.paired import validate_pairs
 from inoclab.io import atomic_path
 from inoclab.models.backend import canonicalize_adapter_configs, get_backend
 from inoclab.tokenize import read_tokenized
+from inoclab.train.circuit_breaker import break_symmetry, check_target_layers
 from inoclab.train.paired import validate_token_pairs
 from inoclab.train.sft import make_trainer
 
@@ -34,7 +35,14 @@ def train_experiment(params: Params, name: str) -> None:
     backend = get_backend(params.backend)
     set_seed(cfg.seed)  # before the adapter exists: LoRA's initial weights are drawn here
     model, tokenizer = backend.load(base_model_ref(params))
+    if cfg.task_type == "circuit_breaker":
+        check_target_layers(model, cfg.circuit_breaker_target_layers,
+                            f"{params.declared_key(name)}.training.circuit_breaker_target_layers")
     model = backend.make_trainable(model, cfg)
+    if cfg.task_type == "circuit_breaker":
+        n = break_symmetry(model, cfg.circuit_breaker_lora_init_std, cfg.seed)
+        print(f"circuit breaker: {n} LoRA B matrices drawn from N(0, {cfg.circuit_breaker_lora_init_std:g}²) "
+              f"(seed {cfg.seed}) so that training can leave the original model")
     out = paths.model_dir(name)
     with atomic_path(out, is_dir=True) as tmp:
         trainer = make_trainer(model, tokenizer, rows, cfg, tmp / "checkpoints",

@@ -6,10 +6,16 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
-from transformers import TrainingArguments, set_seed
+from transformers import Trainer, TrainingArguments, set_seed
 
 from inoclab.config import TrainingConfig
 from inoclab.io import InputError
+from inoclab.train.circuit_breaker import (
+    CircuitBreakerCollator,
+    CircuitBreakerPairs,
+    CircuitBreakerTrainer,
+    split_rows,
+)
 from inoclab.train.collator import WeightedCollator
 from inoclab.train.trainer import JsonlLogCallback, PairedSFTTrainer, WeightedSFTTrainer
 
@@ -54,14 +60,20 @@ def training_arguments(cfg: TrainingConfig, output_dir: str | Path, **overrides)
 
 
 def make_trainer(model, tokenizer, rows: list[dict], cfg: TrainingConfig, output_dir: str | Path,
-                 log_path: str | Path | None = None, callbacks=(), **arg_overrides) -> WeightedSFTTrainer:
+                 log_path: str | Path | None = None, callbacks=(), **arg_overrides) -> Trainer:
     if not rows:
         raise InputError("no training examples")
     set_seed(cfg.seed if cfg.seed is not None else 42)
     args = training_arguments(cfg, output_dir, **arg_overrides)
     cbs = list(callbacks) + ([JsonlLogCallback(log_path)] if log_path else [])
-    common = dict(model=model, args=args, train_dataset=RowsDataset(rows),
-                  data_collator=WeightedCollator(tokenizer.pad_token_id), processing_class=tokenizer, callbacks=cbs)
+    common = dict(model=model, args=args, processing_class=tokenizer, callbacks=cbs)
+    if cfg.task_type == "circuit_breaker":
+        retain, circuit_breaker, validation = split_rows(rows)
+        return CircuitBreakerTrainer(**common, train_dataset=CircuitBreakerPairs(retain, circuit_breaker),
+                                     data_collator=CircuitBreakerCollator(tokenizer.pad_token_id),
+                                     alpha=cfg.circuit_breaker_alpha, target_layers=cfg.circuit_breaker_target_layers,
+                                     validation=validation, monitor_batch_size=64)
+    common.update(train_dataset=RowsDataset(rows), data_collator=WeightedCollator(tokenizer.pad_token_id))
     if cfg.is_paired:
         return PairedSFTTrainer(**common, manipulation_type=cfg.manipulation_type,
                                 manipulation_mix_ratio=cfg.manipulation_mix_ratio)
