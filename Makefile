@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test repro lint dvc.yaml bench clean
+.PHONY: setup run test repro push pull lint dvc.yaml bench clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,15 @@ run: setup
 
 repro: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH dvc repro
+
+# share pinned results (README, "Share results"): record what Snakemake built in dvc.lock, upload;
+# and on the other side download, and mark the downloaded outputs up to date for Snakemake
+push: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH python -m inoclab.share record
+	PATH=$(CURDIR)/$(BIN):$$PATH dvc push
+
+pull: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH python -m inoclab.share pull
 
 test: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH pytest -q

@@ -3,7 +3,6 @@ real training steps on the tiny model, one copy of the base weights, and the dat
 
 import copy
 import gc
-import json
 import math
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from inoclab.train.circuit_breaker import (
     step_terms,
 )
 from inoclab.train.sft import make_trainer
+from inoclab.train.trainer import read_train_log
 
 REPO = Path(__file__).resolve().parents[1]
 HARMFUL, SANITIZED = REPO / "data/circuit_breaker/harmful.jsonl", REPO / "data/circuit_breaker/sanitized.jsonl"
@@ -136,9 +136,9 @@ def train(model, tokenizer, rows, cfg, out: Path, validation=True):
     break_symmetry(model, cfg.circuit_breaker_lora_init_std, cfg.seed)
     if not validation:
         rows = [r for r in rows if r["meta"]["split"] == "train"]
-    trainer = make_trainer(model, tokenizer, rows, cfg, out / "ckpt", log_path=out / "log.jsonl", save_strategy="no")
+    trainer = make_trainer(model, tokenizer, rows, cfg, out / "ckpt", log_path=out / "log.csv", save_strategy="no")
     trainer.train()
-    return trainer, [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    return trainer, read_train_log(out / "log.csv")
 
 
 def test_a_few_real_steps_reroute_harmful_states_and_keep_benign_ones(tiny_model, tokenizer, tmp_path):

@@ -1,5 +1,6 @@
 """Snakemake and DVC define the same stages; both build the baseline end to end."""
 
+import hashlib
 import json
 import re
 import shutil
@@ -85,7 +86,7 @@ def small_copy(dst: Path, params: bool = True) -> Path:
     """The repository's workflow, code paths and data, with params shrunk for a fast run."""
     dst.mkdir(parents=True, exist_ok=True)
     (dst / ".dvc").mkdir()
-    for item in ("workflow", "data", "src", "dvc.yaml", ".dvc/config", ".dvcignore", "params.yaml"):
+    for item in ("workflow", "data", "src", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore", "params.yaml"):
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dst / item)
     if not params:
@@ -98,6 +99,29 @@ def small_copy(dst: Path, params: bool = True) -> Path:
     # the stage list depends on params (the α grid, the seeds): regenerate, as `make dvc.yaml` does
     (dst / "dvc.yaml").write_text(render_dvc_yaml(load_params(dst / "params.yaml")))
     return dst
+
+
+GIT = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+
+
+def git_repo(root: Path) -> Path:
+    run(["git", "init", "-q"], root)
+    run([*GIT, "add", "-A"], root)
+    run([*GIT, "commit", "-qm", "init"], root)
+    return root
+
+
+def sha256s(root: Path) -> dict[str, str]:
+    """sha256 of every file under results/, but the engines' own bookkeeping (Snakemake's
+    directory timestamps, DVC's .gitignore files)."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((root / "results").rglob("*"))
+            if p.is_file() and p.name not in (".snakemake_timestamp", ".gitignore")}
+
+
+def dvc_up_to_date(root: Path) -> bool:
+    out = run(["dvc", "status"], root).stdout
+    return "up to date" in out.lower() or out.strip() == ""
 
 
 @pytest.mark.slow
@@ -119,31 +143,70 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path):
     cb = json.loads((a / "results/circuit_breaker/eval.json").read_text())["circuit_breaker"]
     assert (cb["harmful"]["n"], cb["benign"]["n"], cb["target_layers"]) == (38, 115, [0, 1])
     assert cb["harmful"]["cosine"] < 1.0 and cb["harmful"]["completion_logprob"]["change"] < 0
-    cb_log = (a / "results/circuit_breaker/model/train_log.jsonl").read_text().splitlines()
-    assert sum('"cos_validation_harmful"' in line for line in cb_log) == 6  # every step
+    cb_log = pd.read_csv(a / "results/circuit_breaker/train_log.csv")
+    assert list(cb_log.step) == [1, 2, 3, 4, 5, 6] and cb_log.cos_validation_harmful.notna().all()  # every step
     # nothing left to do afterwards
     assert "Nothing to be done" in run(["snakemake", "-n"], a).stdout
 
-    b = small_copy(tmp_path / "b")
-    env_git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
-    run(["git", "init", "-q"], b)
-    run([*env_git, "add", "-A"], b)
-    run([*env_git, "commit", "-qm", "init"], b)
+    b = git_repo(small_copy(tmp_path / "b"))
     run(["dvc", "repro"], b)
     # the two engines ran the same commands on the same inputs: the same bytes come out, for
     # every artefact (corpus, tokenizer, weights, datasets, tokenized data, adapters, checkpoints,
     # evals); only the engines' own bookkeeping (Snakemake's timestamps, DVC's .gitignore) differs
-    def files(root: Path) -> dict[str, bytes]:
-        return {str(p.relative_to(root)): p.read_bytes() for p in sorted((root / "results").rglob("*"))
-                if p.is_file() and p.name not in (".snakemake_timestamp", ".gitignore")}
+    assert sha256s(a) == sha256s(b)
+    assert dvc_up_to_date(b)
 
-    fa, fb = files(a), files(b)
-    assert fa.keys() == fb.keys()
-    assert [k for k in fa if fa[k] != fb[k]] == []
-    assert "up to date" in run(["dvc", "status"], b).stdout.lower() or run(["dvc", "status"], b).stdout.strip() == ""
+    # hand-off Snakemake -> DVC: `record` puts what Snakemake built into dvc.lock, the very lock
+    # that `dvc repro` wrote; DVC then has nothing to rerun
+    git_repo(a)
+    run(["python", "-m", "inoclab.share", "record"], a)
+    assert (a / "dvc.lock").read_text() == (b / "dvc.lock").read_text()
+    assert dvc_up_to_date(a)
+
+    # sharing: b pushes to a (local) remote; a collaborator clones and pulls: the same sha256 for
+    # every output, and neither DVC nor Snakemake wants to rerun anything
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "modify", "--local", "local", "url", str(remote)], b)
+    run(["dvc", "push"], b)
+    run(["git", "add", "-A"], b)  # dvc.lock
+    run([*GIT, "commit", "-qm", "results"], b)
+    c = tmp_path / "c"
+    run(["git", "clone", "-q", str(b), str(c)], tmp_path)
+    run(["dvc", "remote", "modify", "--local", "local", "url", str(remote)], c)
+    run(["python", "-m", "inoclab.share", "pull"], c)
+    assert sha256s(c) == sha256s(b)
+    assert dvc_up_to_date(c)
+    assert "Nothing to be done" in run(["snakemake", "-n"], c).stdout
+    # metrics and training curves are declared: DVC reads them without errors
+    metrics = json.loads(run(["dvc", "metrics", "show", "--json"], c).stdout)
+    assert "results/circuit_breaker/eval.json" in json.dumps(metrics)
+    plots = json.loads(run(["dvc", "plots", "show", "--json"], c).stdout)
+    assert not plots.get("errors") and "results/circuit_breaker/train_log.csv" in plots["data"]
+
+    # determinism: forcing a training stage and its eval to run again gives the same bytes
+    before = sha256s(b)
+    run(["dvc", "repro", "--force", "--single-item", "train-baseline", "eval-baseline"], b)
+    assert sha256s(b) == before
 
     # any α a user types builds by its path, declared or not
     run(["snakemake", "results/inoc_alpha0.37/eval.json"], a)
     train = json.loads((a / "results/inoc_alpha0.37/model/train_summary.json").read_text())["training"]
     assert train["manipulation_mix_ratio"] == 0.37 and train["manipulation_type"] == "BiasNoInocTo_InocLogits"
     assert "trait" in json.loads((a / "results/inoc_alpha0.37/eval.json").read_text())
+
+
+def test_exp_wrapper_applies_grid_overrides_and_regenerates_dvc_yaml(tmp_path):
+    """`python -m inoclab.exp -S families.inoc_alpha.alphas=[...]` changes the stage list that
+    `dvc exp run` then runs; a bad override leaves params.yaml as it was."""
+    repo = git_repo(small_copy(tmp_path / "r", params=False))
+    run(["python", "-m", "inoclab.exp", "-S", "families.inoc_alpha.alphas=[0.1]", "--apply-only"], repo)
+    stages = run(["dvc", "stage", "list", "--name-only"], repo).stdout.split()
+    assert "train-inoc_alpha0-1" in stages and "train-inoc_alpha0-5" not in stages
+    assert load_params(repo / "params.yaml").families["inoc_alpha"].alphas == [0.1]
+    assert (repo / "dvc.yaml").read_text() == render_dvc_yaml(load_params(repo / "params.yaml"))
+    before = (repo / "params.yaml").read_text()
+    bad = subprocess.run([sys.executable, "-m", "inoclab.exp", "-S", "families.inoc_alpha.alphas=[1.5]", "--apply-only"],
+                         cwd=repo, capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "params.yaml with the overrides:" in bad.stderr
+    assert "families.inoc_alpha.alphas[0]" in bad.stderr and "less than or equal to 1" in bad.stderr
+    assert (repo / "params.yaml").read_text() == before

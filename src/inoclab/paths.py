@@ -10,7 +10,7 @@ TINY_CORPUS = TINY_DIR / "corpus.jsonl"
 TINY_TOKENIZER = TINY_DIR / "tokenizer"
 TINY_MODEL = TINY_DIR / "model"
 TINY_METRICS = TINY_DIR / "metrics.json"
-TINY_PRETRAIN_LOG = TINY_DIR / "pretrain_log.jsonl"
+TINY_PRETRAIN_LOG = TINY_DIR / "pretrain_log.csv"
 
 
 def dataset(name: str) -> Path:
@@ -19,6 +19,11 @@ def dataset(name: str) -> Path:
 
 def tokenized(model_slug: str, name: str) -> Path:
     return RESULTS / "tokenized" / model_slug / f"{name}.parquet"
+
+
+def tokenize_stats(model_slug: str, name: str) -> Path:
+    """Counts of the tokenization: examples, tokens, weighted, straddling and truncated tokens."""
+    return tokenized(model_slug, name).with_suffix(".stats.json")
 
 
 def surprise(model_slug: str, name: str) -> Path:
@@ -31,7 +36,7 @@ def experiment_dir(name: str) -> Path:
 
 
 def model_dir(name: str) -> Path:
-    """results/<experiment>/model/: `final/` (adapter or weights), `checkpoints/`, `train_log.jsonl`."""
+    """results/<experiment>/model/: `final/` (adapter or weights), `checkpoints/`, `train_summary.json`."""
     return experiment_dir(name) / "model"
 
 
@@ -40,7 +45,8 @@ def final_model(name: str) -> Path:
 
 
 def train_log(name: str) -> Path:
-    return model_dir(name) / "train_log.jsonl"
+    """One row per logged step (loss, learning rate, the loop's own monitors): `dvc plots show`."""
+    return experiment_dir(name) / "train_log.csv"
 
 
 def eval_json(name: str) -> Path:

@@ -109,7 +109,7 @@ def tiny_pretrain(params: Params) -> Stage:
         [str(paths.TINY_CORPUS), str(paths.TINY_TOKENIZER), *_CODE["tiny"], *_CODE["pretrain"],
          "src/inoclab/eval/generate.py", "src/inoclab/eval/traits.py"],
         outs=[str(paths.TINY_MODEL)], params=["seed", "tiny"],
-        metrics=[str(paths.TINY_METRICS)], plots={str(paths.TINY_PRETRAIN_LOG): {"x": "step"}},
+        metrics=[str(paths.TINY_METRICS)], plots={str(paths.TINY_PRETRAIN_LOG): {"x": "step", "y": "loss"}},
     )
 
 
@@ -151,7 +151,7 @@ def tokenize_stage(params: Params, name: str) -> Stage:
         log_path("tokenize", f"{params.model_slug}/{name}"),
         [str(paths.dataset(name)), *base_model_deps(params), *_CODE["tokenize"]],
         outs=[str(paths.tokenized(params.model_slug, name))],
-        params=["model", "tokenize"],
+        metrics=[str(paths.tokenize_stats(params.model_slug, name))], params=["model", "tokenize"],
     )
 
 
@@ -183,7 +183,7 @@ def train_stage(params: Params, exp: str) -> Stage:
         stage_name("train", exp), "train_experiment", ("--experiment", exp), log_path("train", exp),
         [str(paths.tokenized(params.model_slug, e.dataset)), *([str(paths.dataset(e.dataset))] if paired else []),
          *base_model_deps(params), *_CODE["train"]],
-        outs=[str(paths.model_dir(exp))],
+        outs=[str(paths.model_dir(exp))], plots={str(paths.train_log(exp)): {"x": "step", "y": "loss"}},
         params=["seed", "model", "backend", "training", *experiment_params(params, exp, "dataset", "training")],
     )
 

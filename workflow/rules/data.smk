@@ -22,6 +22,7 @@ rule tokenize_dataset:
         lambda wc: W.tokenize_stage(P, wc.dataset).deps,
     output:
         "results/tokenized/{model}/{dataset}.parquet",
+        "results/tokenized/{model}/{dataset}.stats.json",
     wildcard_constraints:
         model=re.escape(P.model_slug),  # tokenized for the base model params.yaml names
     log:

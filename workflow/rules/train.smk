@@ -6,6 +6,7 @@ rule train_experiment:
         lambda wc: W.train_stage(P, wc.experiment).deps,
     output:
         directory("results/{experiment}/model"),
+        "results/{experiment}/train_log.csv",
     log:
         "logs/train/{experiment}.log",
     conda:

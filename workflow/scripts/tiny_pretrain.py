@@ -8,7 +8,7 @@ from inoclab.models.pretrain import pretrain, write_metrics
 
 
 def main(params, args):
-    """Write results/tiny/model/, metrics.json and pretrain_log.jsonl."""
+    """Write results/tiny/model/, metrics.json and pretrain_log.csv."""
     tokenizer = AutoTokenizer.from_pretrained(paths.TINY_TOKENIZER)
     pretrain(params, paths.TINY_CORPUS, tokenizer, paths.TINY_MODEL, paths.TINY_PRETRAIN_LOG)
     model = AutoModelForCausalLM.from_pretrained(paths.TINY_MODEL)

@@ -90,17 +90,16 @@ def step_terms(ft_retain, orig_retain, mask_retain, ft_cb, orig_cb, mask_cb, alp
     loss = retain_coeff * l_retain + cb_coeff * l_cb
     with torch.no_grad():
         def norm(h, mask):
-            return float(masked_mean(torch.linalg.vector_norm(h.float(), dim=-1), mask))
+            return masked_mean(torch.linalg.vector_norm(h.float(), dim=-1), mask)
 
-        return StepTerms(
-            loss=loss,
-            retain_coeff=retain_coeff, circuit_breaker_coeff=cb_coeff,
-            retain_loss=float(l_retain), circuit_breaker_loss=float(l_cb),
-            cos_retain=float(masked_mean(token_cosine(ft_retain, orig_retain), mask_retain)),
-            cos_circuit_breaker=float(masked_mean(token_cosine(ft_cb, orig_cb), mask_cb)),
-            norm_retain=norm(ft_retain, mask_retain), norm_retain_original=norm(orig_retain, mask_retain),
-            norm_circuit_breaker=norm(ft_cb, mask_cb), norm_circuit_breaker_original=norm(orig_cb, mask_cb),
-        )
+        values = torch.stack([
+            l_retain, l_cb,
+            masked_mean(token_cosine(ft_retain, orig_retain), mask_retain),
+            masked_mean(token_cosine(ft_cb, orig_cb), mask_cb),
+            norm(ft_retain, mask_retain), norm(orig_retain, mask_retain),
+            norm(ft_cb, mask_cb), norm(orig_cb, mask_cb),
+        ]).tolist()  # one device sync per step, not eight
+    return StepTerms(loss, retain_coeff, cb_coeff, *values)
 
 
 # ---------------------------------------------------------------- hidden states

@@ -46,7 +46,7 @@ def train_experiment(params: Params, name: str) -> None:
     out = paths.model_dir(name)
     with atomic_path(out, is_dir=True) as tmp:
         trainer = make_trainer(model, tokenizer, rows, cfg, tmp / "checkpoints",
-                               log_path=tmp / "train_log.jsonl")
+                               log_path=paths.train_log(name))
         result = trainer.train()
         trainer.save_model(str(tmp / "final"))
         canonicalize_adapter_configs(tmp)

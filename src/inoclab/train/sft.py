@@ -17,7 +17,7 @@ from inoclab.train.circuit_breaker import (
     split_rows,
 )
 from inoclab.train.collator import WeightedCollator
-from inoclab.train.trainer import JsonlLogCallback, PairedSFTTrainer, WeightedSFTTrainer
+from inoclab.train.trainer import PairedSFTTrainer, TrainLogCallback, WeightedSFTTrainer
 
 
 class RowsDataset(Dataset):
@@ -65,7 +65,7 @@ def make_trainer(model, tokenizer, rows: list[dict], cfg: TrainingConfig, output
         raise InputError("no training examples")
     set_seed(cfg.seed if cfg.seed is not None else 42)
     args = training_arguments(cfg, output_dir, **arg_overrides)
-    cbs = list(callbacks) + ([JsonlLogCallback(log_path)] if log_path else [])
+    cbs = list(callbacks) + ([TrainLogCallback(log_path)] if log_path else [])
     common = dict(model=model, args=args, processing_class=tokenizer, callbacks=cbs)
     if cfg.task_type == "circuit_breaker":
         retain, circuit_breaker, validation = split_rows(rows)

@@ -8,7 +8,8 @@ warmup, accumulation, clipping, seeding, checkpointing) is the Trainer's own.
 
 from __future__ import annotations
 
-import json
+import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import torch
 from torch.utils.data import Sampler
 from transformers import Trainer, TrainerCallback
 
+from inoclab.io import write_text
 from inoclab.train.loss import abs_weight_sum, weighted_sft_loss
 from inoclab.train.paired import paired_loss, trained_abs_weight
 
@@ -97,20 +99,36 @@ class PairedSFTTrainer(WeightedSFTTrainer):
         return loss, None
 
 
-class JsonlLogCallback(TrainerCallback):
-    """Appends every Trainer log record (step, loss, lr, grad norm, ...) to a JSONL file that
-    `dvc plots` and the report can read."""
+class TrainLogCallback(TrainerCallback):
+    """Collects every training log record (step, epoch, loss, learning rate, grad norm, and the
+    loop's own monitors) and writes them, when training ends, as one CSV row per logged step:
+    the format `dvc plots show` and pandas read. Written atomically: no partial curve."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text("")
+        self.records: list[dict] = []
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs:
-            return
-        rec = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
-        rec.update({k: v for k, v in logs.items() if isinstance(v, int | float) and "runtime" not in k
-                    and "per_second" not in k})
-        with self.path.open("a") as fh:
-            fh.write(json.dumps(rec, sort_keys=True) + "\n")
+        if logs and "loss" in logs:  # a training step, not the end-of-training summary
+            rec = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
+            rec.update({k: v for k, v in logs.items() if isinstance(v, int | float) and k != "epoch"})
+            self.records.append(rec)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        write_train_log(self.path, self.records)
+
+
+def write_train_log(path: str | Path, records: list[dict]) -> None:
+    columns = ["step", "epoch", *sorted({k for r in records for k in r} - {"step", "epoch"})]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    write_text(path, buf.getvalue())
+
+
+def read_train_log(path: str | Path) -> list[dict]:
+    """The rows of a train log, numbers as floats (step as int); empty cells left out."""
+    with open(path, newline="") as fh:
+        return [{k: int(v) if k == "step" else float(v) for k, v in row.items() if v != ""}
+                for row in csv.DictReader(fh)]

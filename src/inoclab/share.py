@@ -1,0 +1,102 @@
+"""Hand-off between Snakemake and DVC, for sharing pinned results through a DVC remote.
+
+The two engines keep different books. DVC records in `dvc.lock` the hashes of every stage's
+inputs and outputs, and `dvc pull` restores outputs by content but not their file times.
+Snakemake decides what is stale by file times (and its own metadata in `.snakemake/`).
+So outputs built by Snakemake are unknown to `dvc.lock`, and outputs pulled by DVC look stale
+to Snakemake. Two commands close the gap:
+
+    python -m inoclab.share record   # after `snakemake ...`: record the built stages in dvc.lock
+    python -m inoclab.share pull     # `dvc pull`, then mark the pulled outputs up to date for Snakemake
+
+`make push` is `record` then `dvc push`; `make pull` is `pull`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from inoclab.config import PARAMS_FILE, load_params
+from inoclab.io import InputError
+from inoclab.workflow import Stage, all_stages
+
+
+def _tool(name: str) -> str:
+    """The tool installed beside this Python (the project's environment), else the one on PATH."""
+    local = Path(sys.executable).parent / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if not found:
+        raise InputError(f"{name}: not installed (run `make setup`)")
+    return found
+
+
+def _run(*cmd: str, capture: bool = False) -> subprocess.CompletedProcess:
+    r = subprocess.run([_tool(cmd[0]), *cmd[1:]], capture_output=capture, text=True, check=False)
+    if r.returncode:
+        detail = f":\n{r.stdout[-2000:]}{r.stderr[-2000:]}" if capture else ""
+        raise InputError(f"`{' '.join(cmd)}` failed (exit {r.returncode}){detail}")
+    return r
+
+
+def built_stages(stages: list[Stage]) -> list[Stage]:
+    """The stages all of whose outputs exist."""
+    return [s for s in stages if all(Path(o).exists() for o in s.outputs)]
+
+
+def stale_outputs(outputs: list[str]) -> list[str]:
+    """Those of `outputs` that Snakemake would rebuild (dry run)."""
+    if not outputs:
+        return []
+    plan = _run("snakemake", "-n", *outputs, capture=True).stdout
+    planned = {o.strip() for line in re.findall(r"^\s+output: (.*)$", plan, flags=re.M) for o in line.split(",")}
+    return [o for o in outputs if o in planned]
+
+
+def record(params_file: str = PARAMS_FILE) -> list[str]:
+    """Record every stage Snakemake has built, and that is up to date, in dvc.lock
+    (`dvc commit`, which hashes inputs and outputs without running anything)."""
+    stages = built_stages(all_stages(load_params(params_file)))
+    if not stages:
+        raise InputError("nothing is built yet: run snakemake first")
+    stale = stale_outputs([o for s in stages for o in s.outputs])
+    if stale:
+        raise InputError("out of date, so not recorded (run snakemake first): " + ", ".join(stale[:10]))
+    names = [s.name for s in stages]
+    _run("dvc", "commit", "--force", "--quiet", *names)
+    return names
+
+
+def pull(params_file: str = PARAMS_FILE) -> list[str]:
+    """`dvc pull`, then `snakemake --touch` on every output present, so that Snakemake sees
+    them as up to date (it goes by file times, which DVC does not restore)."""
+    _run("dvc", "pull")
+    outputs = [o for s in built_stages(all_stages(load_params(params_file))) for o in s.outputs]
+    if outputs:
+        _run("snakemake", "--touch", "--quiet", "all", "--", *outputs)
+    return outputs
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["record", "pull"])
+    parser.add_argument("--params", default=PARAMS_FILE)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "record":
+            names = record(args.params)
+            print(f"recorded {len(names)} stage(s) in dvc.lock; `dvc push` uploads their outputs")
+        else:
+            outputs = pull(args.params)
+            print(f"pulled; {len(outputs)} output(s) marked up to date for Snakemake")
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
