@@ -8,6 +8,7 @@ to Snakemake. Two commands close the gap:
 
     python -m inoclab.share record   # after `snakemake ...`: record the built stages in dvc.lock
     python -m inoclab.share pull     # `dvc pull`, then mark the pulled outputs up to date for Snakemake
+    python -m inoclab.share touch    # only the marking (after `dvc repro` where Snakemake ran before)
 
 `make push` is `record` then `dvc push`; `make pull` is `pull`.
 """
@@ -15,6 +16,7 @@ to Snakemake. Two commands close the gap:
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -57,12 +59,22 @@ def stale_outputs(outputs: list[str]) -> list[str]:
     return [o for o in outputs if o in planned]
 
 
+def dvc_changed() -> set[str]:
+    """The stages whose recorded hashes in dvc.lock do not match the workspace."""
+    return set(json.loads(_run("dvc", "status", "--json", capture=True).stdout or "{}"))
+
+
 def record(params_file: str = PARAMS_FILE) -> list[str]:
-    """Record every stage Snakemake has built, and that is up to date, in dvc.lock
-    (`dvc commit`, which hashes inputs and outputs without running anything)."""
-    stages = built_stages(all_stages(load_params(params_file)))
-    if not stages:
+    """Record in dvc.lock every built stage that DVC does not know as built (`dvc commit`,
+    which hashes inputs and outputs without running anything), after checking that Snakemake
+    sees each as up to date. Stages DVC already has current are left alone."""
+    built = built_stages(all_stages(load_params(params_file)))
+    if not built:
         raise InputError("nothing is built yet: run snakemake first")
+    changed = dvc_changed()
+    stages = [s for s in built if s.name in changed]
+    if not stages:
+        return []
     stale = stale_outputs([o for s in stages for o in s.outputs])
     if stale:
         raise InputError("out of date, so not recorded (run snakemake first): " + ", ".join(stale[:10]))
@@ -71,28 +83,35 @@ def record(params_file: str = PARAMS_FILE) -> list[str]:
     return names
 
 
-def pull(params_file: str = PARAMS_FILE) -> list[str]:
-    """`dvc pull`, then `snakemake --touch` on every output present, so that Snakemake sees
-    them as up to date (it goes by file times, which DVC does not restore)."""
-    _run("dvc", "pull")
+def touch(params_file: str = PARAMS_FILE) -> list[str]:
+    """Mark every output present as up to date for Snakemake (`snakemake --touch`), which goes
+    by file times and its own records: after `dvc pull`, or after `dvc repro` in a checkout
+    where Snakemake ran before."""
     outputs = [o for s in built_stages(all_stages(load_params(params_file))) for o in s.outputs]
     if outputs:
         _run("snakemake", "--touch", "--quiet", "all", "--", *outputs)
     return outputs
 
 
+def pull(params_file: str = PARAMS_FILE) -> list[str]:
+    """`dvc pull`, then `touch`: DVC restores outputs by content but not their file times."""
+    _run("dvc", "pull")
+    return touch(params_file)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["record", "pull"])
+    parser.add_argument("command", choices=["record", "pull", "touch"])
     parser.add_argument("--params", default=PARAMS_FILE)
     args = parser.parse_args(argv)
     try:
         if args.command == "record":
             names = record(args.params)
-            print(f"recorded {len(names)} stage(s) in dvc.lock; `dvc push` uploads their outputs")
+            print(f"recorded {len(names)} stage(s) in dvc.lock ({'the others were current' if names else 'all were current'});"
+                  " `dvc push` uploads the outputs")
         else:
-            outputs = pull(args.params)
-            print(f"pulled; {len(outputs)} output(s) marked up to date for Snakemake")
+            outputs = (pull if args.command == "pull" else touch)(args.params)
+            print(f"{len(outputs)} output(s) marked up to date for Snakemake")
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
