@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from inoclab import paths
 from inoclab.config import (
     CircuitBreakerDataset,
+    ExperimentConfig,
     FileDataset,
     PairedDataset,
     Params,
@@ -188,15 +189,18 @@ def train_stage(params: Params, exp: str) -> Stage:
     )
 
 
+def eval_datasets(e: ExperimentConfig) -> list[str]:
+    """The datasets an experiment's trait, trigger and circuit-breaker evals read as JSONL."""
+    names = [d for d in (e.eval.trait.prompts, e.eval.trait.references) if d] if e.eval.trait else []
+    names += [e.eval.trigger.heldout] if e.eval.trigger else []
+    names += [e.eval.circuit_breaker.dataset] if e.eval.circuit_breaker else []
+    return names
+
+
 def eval_stage(params: Params, exp: str) -> Stage:
     e = experiment(params, exp)
     inputs = [str(paths.model_dir(exp)), *base_model_deps(params)]
-    if e.eval.trait is not None:
-        inputs += [str(paths.dataset(d)) for d in (e.eval.trait.prompts, e.eval.trait.references) if d]
-    if e.eval.trigger is not None:
-        inputs.append(str(paths.dataset(e.eval.trigger.heldout)))
-    if e.eval.circuit_breaker is not None:
-        inputs.append(str(paths.dataset(e.eval.circuit_breaker.dataset)))
+    inputs += [str(paths.dataset(d)) for d in eval_datasets(e)]
     inputs += [str(paths.tokenized(params.model_slug, d)) for d in e.eval.logprobs]
     inputs += [str(paths.dataset(d)) for d in e.eval.mcq]
     outs = [str(paths.eval_details(exp))] + ([str(paths.compare_jsonl(exp))] if e.eval.trigger else [])
@@ -253,10 +257,7 @@ def all_stages(params: Params) -> list[Stage]:
     grid = params.grid()
     for name in grid:
         e = params.experiment(name)
-        trait = [d for d in (e.eval.trait.prompts, e.eval.trait.references) if d] if e.eval.trait else []
-        trait += [e.eval.trigger.heldout] if e.eval.trigger else []
-        trait += [e.eval.circuit_breaker.dataset] if e.eval.circuit_breaker else []
-        for ds in [e.dataset, *trait, *e.eval.logprobs, *e.eval.mcq]:
+        for ds in [e.dataset, *eval_datasets(e), *e.eval.logprobs, *e.eval.mcq]:
             need(ds)
     tokenized = {params.experiment(n).dataset for n in grid} | {d for n in grid for d in params.experiment(n).eval.logprobs}
     stages += [dataset_stage(params, d) for d in needed]
