@@ -24,7 +24,7 @@ from dvc.exceptions import DvcException
 
 from inoclab.config import PARAMS_FILE, load_params
 from inoclab.io import InputError, write_text
-from inoclab.share import _tool
+from inoclab.share import project_tool
 from inoclab.workflow import render_dvc_yaml
 
 DVC_YAML = "dvc.yaml"
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     if not apply_only:
-        sys.exit(subprocess.call([_tool("dvc"), "exp", "run", *rest]))
+        sys.exit(subprocess.call([project_tool("dvc"), "exp", "run", *rest]))
 
 
 if __name__ == "__main__":

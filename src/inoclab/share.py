@@ -28,7 +28,7 @@ from inoclab.io import InputError
 from inoclab.workflow import Stage, all_stages
 
 
-def _tool(name: str) -> str:
+def project_tool(name: str) -> str:
     """The tool installed beside this Python (the project's environment), else the one on PATH."""
     local = Path(sys.executable).parent / name
     found = str(local) if local.exists() else shutil.which(name)
@@ -38,7 +38,7 @@ def _tool(name: str) -> str:
 
 
 def _run(*cmd: str, capture: bool = False) -> subprocess.CompletedProcess:
-    r = subprocess.run([_tool(cmd[0]), *cmd[1:]], capture_output=capture, text=True, check=False)
+    r = subprocess.run([project_tool(cmd[0]), *cmd[1:]], capture_output=capture, text=True, check=False)
     if r.returncode:
         detail = f":\n{r.stdout[-2000:]}{r.stderr[-2000:]}" if capture else ""
         raise InputError(f"`{' '.join(cmd)}` failed (exit {r.returncode}){detail}")
