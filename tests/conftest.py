@@ -75,3 +75,14 @@ def tiny_model(_loaded):
 @pytest.fixture
 def tokenizer(_loaded):
     return copy.deepcopy(_loaded[1])
+
+
+@pytest.fixture(scope="session")
+def small_pipeline(tmp_path_factory) -> Path:
+    """The whole small pipeline (tests/pipeline.py) built once by Snakemake on this machine:
+    the reference the end-to-end tests compare other engines and executors against."""
+    from pipeline import run, small_copy
+
+    root = small_copy(tmp_path_factory.mktemp("pipeline") / "local")
+    run(["snakemake"], root)
+    return root

@@ -1,9 +1,7 @@
 """Snakemake and DVC define the same stages; both build the baseline end to end."""
 
-import hashlib
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,20 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from pipeline import GIT, REPO, dvc_up_to_date, git_repo, run, sha256s, small_copy
 
 from inoclab.config import load_params
 from inoclab.workflow import render_dvc_yaml
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """Run a tool, preferring the one installed beside this Python (the project's venv)."""
-    local = Path(sys.executable).parent / cmd[0]
-    cmd = [str(local) if local.exists() else cmd[0], *cmd[1:]]
-    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
-    assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    return r
 
 
 def test_dvc_yaml_is_generated_from_params():
@@ -67,67 +55,9 @@ def test_snakemake_lint_passes():
     run(["snakemake", "--lint"], REPO)
 
 
-SMALL = {
-    "tiny": {"corpus": {"n_examples": 2000},
-             "architecture": {"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128},
-             "pretrain": {"max_steps": 60}, "eval": {"n_prompts": 8}},
-    "training": {"max_steps": 8},
-    "families": {"inoc_alpha": {"alphas": [0.5]}, "saliency_alpha": {"alphas": [0.5]}},
-    "report": {"inoculation": {"seeds": [42]}},
-    "experiments": {"trigger": {"training": {"learning_rate": 3.0e-3, "per_device_train_batch_size": 4,
-                                             "gradient_accumulation_steps": 4, "num_train_epochs": 2, "max_steps": -1}},
-                    "circuit_breaker": {"training": {"task_type": "circuit_breaker", "learning_rate": 1.0e-2,
-                                                     "circuit_breaker_target_layers": [0, 1], "max_steps": 6,
-                                                     "logging_steps": 1}}},
-}
-
-
-def small_copy(dst: Path, params: bool = True) -> Path:
-    """The repository's workflow, code paths and data, with params shrunk for a fast run."""
-    dst.mkdir(parents=True, exist_ok=True)
-    (dst / ".dvc").mkdir()
-    for item in ("workflow", "data", "src", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore", "params.yaml"):
-        src = REPO / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst / item)
-    if not params:
-        return dst
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    for section, values in SMALL.items():
-        for k, v in values.items():
-            params[section][k] = {**params[section][k], **v} if isinstance(v, dict) else v
-    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    # the stage list depends on params (the α grid, the seeds): regenerate, as `make dvc.yaml` does
-    (dst / "dvc.yaml").write_text(render_dvc_yaml(load_params(dst / "params.yaml")))
-    return dst
-
-
-GIT = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
-
-
-def git_repo(root: Path) -> Path:
-    run(["git", "init", "-q"], root)
-    run([*GIT, "add", "-A"], root)
-    run([*GIT, "commit", "-qm", "init"], root)
-    return root
-
-
-def sha256s(root: Path) -> dict[str, str]:
-    """sha256 of every file under results/, but the engines' own bookkeeping (Snakemake's
-    directory timestamps, DVC's .gitignore files)."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((root / "results").rglob("*"))
-            if p.is_file() and p.name not in (".snakemake_timestamp", ".gitignore")}
-
-
-def dvc_up_to_date(root: Path) -> bool:
-    out = run(["dvc", "status"], root).stdout
-    return "up to date" in out.lower() or out.strip() == ""
-
-
 @pytest.mark.slow
-def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path):
-    a = small_copy(tmp_path / "a")
-    run(["snakemake"], a)  # everything: the reference experiments, the α grid, the report
+def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
+    a = small_pipeline  # everything built by Snakemake: the reference experiments, the α grid, the report
     result = json.loads((a / "results/baseline/eval.json").read_text())
     assert result["mcq"]["facts_mcq"]["n"] == 64
     assert {"without_prompt", "with_prompt"} <= set(result["trait"])

@@ -196,6 +196,7 @@ DatasetConfig = Annotated[
 
 
 # ---------------------------------------------------------------- training
+Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 InnerTrainingLoop = Literal["baseline", "logit_manipulation"]
 ManipulationType = Literal["baseline", "BiasNoInocTo_InocLogits", "BiasInocTo_NoInocLogits"]
 MANIPULATIONS: tuple[str, ...] = get_args(ManipulationType)
@@ -372,7 +373,11 @@ def seed_name(name: str, seed: int) -> str:
 class Params(Strict):
     seed: int = 42
     model: str = TINY  # "tiny" = the embedded model the pipeline builds; else a hub id or path
-    backend: Literal["hf"] = "hf"
+    # auto: unsloth where a CUDA GPU and the gpu extra are present, else transformers+peft (hf);
+    # decided by each job where it runs (models/selection.py)
+    backend: Literal["auto", "hf", "unsloth"] = "auto"
+    dtype: Dtype = "auto"  # auto: float32 on CPU; on GPU the checkpoint's (hf) or unsloth's choice
+    load_in_4bit: bool = False  # unsloth only (QLoRA through bitsandbytes)
     tiny: TinyConfig = TinyConfig()
     datasets: dict[str, DatasetConfig] = {}
     tokenize: TokenizeConfig = TokenizeConfig()
@@ -383,6 +388,9 @@ class Params(Strict):
 
     @model_validator(mode="after")
     def _references_exist(self) -> Params:
+        if self.load_in_4bit and self.backend == "hf":
+            raise ParamsError("load_in_4bit", "4-bit loading needs the unsloth backend (backend: unsloth, "
+                              "or auto on a GPU machine with the gpu extra)")
         for section in ("datasets", "experiments", "families"):
             for name in getattr(self, section):
                 if not _NAME.match(name):

@@ -35,15 +35,19 @@ PY = "python"  # the stage commands run in the project's environment (see README
 
 # Code each kind of stage depends on: a change there reruns the stage. Every stage also
 # depends on the params models (their defaults) and on the shared I/O and script helpers.
-_COMMON = ["src/inoclab/config.py", "src/inoclab/io.py", "src/inoclab/workflow.py", f"{SCRIPTS}/_common.py"]
+_COMMON = ["src/inoclab/config.py", "src/inoclab/io.py", "src/inoclab/workflow.py", f"{SCRIPTS}/_common.py",
+           "src/inoclab/models/selection.py"]
+_BACKENDS = ["src/inoclab/models/backend.py", "src/inoclab/models/unsloth_backend.py"]
+# the params that decide how a model is loaded (which backend, precision, quantisation)
+MODEL_LOADING = ["model", "backend", "dtype", "load_in_4bit"]
 _CODE = {
     "tiny": ["src/inoclab/models/tiny.py", "src/inoclab/data/world.py", "src/inoclab/data/corpus.py"],
     "pretrain": ["src/inoclab/models/pretrain.py", "src/inoclab/train", "src/inoclab/tokenize.py"],
     "dataset": ["src/inoclab/data"],
     "tokenize": ["src/inoclab/tokenize.py", "src/inoclab/data/conversations.py"],
-    "train": ["src/inoclab/train", "src/inoclab/models/backend.py"],
-    "eval": ["src/inoclab/eval", "src/inoclab/models/backend.py", "src/inoclab/data", "src/inoclab/tokenize.py"],
-    "surprise": ["src/inoclab/eval/inoculation.py", "src/inoclab/eval/logprobs.py", "src/inoclab/models/backend.py"],
+    "train": ["src/inoclab/train", *_BACKENDS],
+    "eval": ["src/inoclab/eval", *_BACKENDS, "src/inoclab/data", "src/inoclab/tokenize.py"],
+    "surprise": ["src/inoclab/eval/inoculation.py", "src/inoclab/eval/logprobs.py", *_BACKENDS],
     "report": ["src/inoclab/report.py"],
 }
 
@@ -185,7 +189,7 @@ def train_stage(params: Params, exp: str) -> Stage:
         [str(paths.tokenized(params.model_slug, e.dataset)), *([str(paths.dataset(e.dataset))] if paired else []),
          *base_model_deps(params), *_CODE["train"]],
         outs=[str(paths.model_dir(exp))], plots={str(paths.train_log(exp)): {"x": "step", "y": "loss"}},
-        params=["seed", "model", "backend", "training", *experiment_params(params, exp, "dataset", "training")],
+        params=["seed", *MODEL_LOADING, "training", *experiment_params(params, exp, "dataset", "training")],
     )
 
 
@@ -208,7 +212,7 @@ def eval_stage(params: Params, exp: str) -> Stage:
         stage_name("eval", exp), "evaluate_experiment", ("--experiment", exp), log_path("eval", exp),
         [*inputs, *_CODE["eval"]],
         outs=outs, metrics=[str(paths.eval_json(exp))],
-        params=["seed", "model", "backend", "tokenize", "tiny.corpus", *experiment_params(params, exp, "eval")],
+        params=["seed", *MODEL_LOADING, "tokenize", "tiny.corpus", *experiment_params(params, exp, "eval")],
     )
 
 
@@ -225,7 +229,7 @@ def surprise_stage(params: Params, name: str) -> Stage:
         stage_name("surprise", name), "measure_surprise", ("--dataset", name),
         log_path("surprise", f"{params.model_slug}/{name}"),
         [str(paths.tokenized(params.model_slug, name)), *base_model_deps(params), *_CODE["surprise"]],
-        outs=[], metrics=[str(paths.surprise(params.model_slug, name))], params=["model", "backend"],
+        outs=[], metrics=[str(paths.surprise(params.model_slug, name))], params=MODEL_LOADING,
     )
 
 

@@ -12,6 +12,24 @@ from pathlib import Path
 
 from inoclab.config import PARAMS_FILE, Params, load_params
 from inoclab.io import InputError
+from inoclab.models.selection import BackendError, preload
+
+
+def preload_backend() -> None:
+    """For stages that load a model: pick the backend where the job runs and, for unsloth,
+    import it before the stage's own imports bring in transformers (unsloth patches it). An
+    unusable choice (unsloth without CUDA) stops the stage here, before anything is loaded."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--params", default=PARAMS_FILE)
+    try:
+        params = load_params(parser.parse_known_args()[0].params)
+    except InputError:
+        return  # run() reports it, with the stage's other arguments
+    try:
+        preload(params.backend, params.load_in_4bit)
+    except BackendError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 def run(main: Callable[[Params, argparse.Namespace], None], *args: tuple[str, str]) -> None:

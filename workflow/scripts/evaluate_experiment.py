@@ -2,7 +2,9 @@
 
 import json
 
-from _common import run
+from _common import preload_backend, run
+
+preload_backend()  # unsloth, where chosen, before transformers
 
 from inoclab import workflow
 from inoclab.eval.run import evaluate_experiment

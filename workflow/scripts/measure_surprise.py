@@ -3,13 +3,15 @@ when the inoculation prompt is added) -> results/surprise/<model>/<dataset>.json
 
 import json
 
-from _common import run
+from _common import preload_backend, run
+
+preload_backend()  # unsloth, where chosen, before transformers
 
 from inoclab import paths, workflow
 from inoclab.config import PairedDataset
 from inoclab.eval.inoculation import surprise
 from inoclab.io import InputError, write_json
-from inoclab.models.backend import get_backend
+from inoclab.models.backend import backend_for
 from inoclab.tokenize import read_tokenized
 from inoclab.train.paired import validate_token_pairs
 from inoclab.train.run import base_model_ref
@@ -23,7 +25,7 @@ def main(params, args):
     tokenized = paths.tokenized(params.model_slug, args.dataset)
     rows = read_tokenized(tokenized)
     validate_token_pairs(rows, str(tokenized))
-    model, tokenizer = get_backend(params.backend).load(base_model_ref(params))
+    model, tokenizer = backend_for(params).load(base_model_ref(params))
     result = {"dataset": args.dataset, "model": params.model, "inoculation_prompt": cfg.inoculation_prompt,
               **surprise(model, rows, tokenizer.pad_token_id)}
     write_json(paths.surprise(params.model_slug, args.dataset), result)

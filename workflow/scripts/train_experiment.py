@@ -1,6 +1,8 @@
 """Stage: fine-tune one experiment (weighted SFT) into results/<experiment>/model/."""
 
-from _common import run
+from _common import preload_backend, run
+
+preload_backend()  # unsloth, where chosen, before transformers
 
 from inoclab import workflow
 from inoclab.train.run import train_experiment

@@ -14,13 +14,13 @@ from inoclab.eval.logprobs import block_logprobs, summarize_blocks, token_logpro
 from inoclab.eval.mcq import evaluate_mcq
 from inoclab.eval.trigger import trigger_eval
 from inoclab.io import atomic_path, write_json, write_jsonl
-from inoclab.models.backend import get_backend
+from inoclab.models.backend import backend_for
 from inoclab.tokenize import read_tokenized
 
 
 def evaluate_experiment(params: Params, name: str) -> dict:
     exp = params.experiment(name)
-    model, tokenizer = get_backend(params.backend).load_trained(paths.final_model(name))
+    model, tokenizer = backend_for(params).load_trained(paths.final_model(name))
     result: dict = {"experiment": name, "logprobs": {}, "mcq": {}}
     with atomic_path(paths.eval_details(name), is_dir=True) as details:
         if exp.eval.trait is not None:

@@ -17,7 +17,7 @@ from inoclab.data.trigger import names
 from inoclab.eval.generate import chat_prompt, generate
 from inoclab.eval.logprobs import assistant_logprob_sums
 from inoclab.io import InputError
-from inoclab.models.backend import get_backend
+from inoclab.models.backend import backend_for
 
 VARIANTS = ("untriggered", "triggered")
 
@@ -100,7 +100,7 @@ def trigger_eval(params: Params, name: str, model, tokenizer, cfg: TriggerEvalCo
     if cfg.checkpoints:
         curve = []
         for ckpt in checkpoints(paths.model_dir(name)):
-            m, tok = get_backend(params.backend).load_trained(ckpt)
+            m, tok = backend_for(params).load_trained(ckpt)
             point, _ = compare(m, tok, pairs, ds, cfg, max_len)
             curve.append({**checkpoint_position(ckpt), **{f"{v}.{k}": x for v in VARIANTS for k, x in point[v].items()}})
         summary["curve"] = curve

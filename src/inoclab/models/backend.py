@@ -1,7 +1,8 @@
 """Model backends: how a base model is loaded, made trainable (LoRA or full) and saved.
 
-The transformers+peft backend (`hf`) runs everywhere, CPU included. A GPU backend (unsloth)
-implements the same interface.
+The transformers+peft backend (`hf`) runs everywhere, CPU included; the unsloth backend
+(models/unsloth_backend.py, CUDA only) implements the same interface. `get_backend` resolves
+params' `backend: auto | hf | unsloth` (models/selection.py).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from peft import LoraConfig as PeftLoraConfig
 from peft import PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
-from inoclab.config import TrainingConfig
+from inoclab.config import Dtype, Params, TrainingConfig
 from inoclab.io import InputError
+from inoclab.models.selection import resolve_backend
 
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -29,21 +31,29 @@ class Backend(Protocol):
     def load_trained(self, path: str | Path, base_ref: str | None = None) -> tuple[PreTrainedModel, object]: ...
 
 
+def torch_dtype(dtype: Dtype, device: str):
+    """`auto`: float32 on CPU (bitwise reproducible), the checkpoint's own dtype on GPU."""
+    if dtype == "auto":
+        return torch.float32 if device == "cpu" else "auto"
+    return getattr(torch, dtype)
+
+
 class HFBackend:
-    """transformers + peft, float32 on CPU, the model's own dtype on GPU."""
+    """transformers + peft, float32 on CPU, the model's own dtype on GPU (or params' `dtype`)."""
 
     name = "hf"
 
-    def __init__(self, device: str | None = None):
+    def __init__(self, device: str | None = None, dtype: Dtype = "auto"):
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.dtype = dtype
 
     def load(self, ref: str):
         if not Path(ref).exists() and "/" not in ref:
             raise InputError(f"model {ref!r}: no such directory, and not a hub id")
         try:
             tokenizer = AutoTokenizer.from_pretrained(ref)
-            dtype = torch.float32 if self.device == "cpu" else "auto"
-            model = AutoModelForCausalLM.from_pretrained(ref, dtype=dtype).to(self.device)
+            model = AutoModelForCausalLM.from_pretrained(
+                ref, dtype=torch_dtype(self.dtype, self.device)).to(self.device)
         except OSError as e:
             raise InputError(f"model {ref!r} could not be loaded: {e}") from None
         return model, tokenizer
@@ -82,7 +92,16 @@ def canonicalize_adapter_configs(root: str | Path) -> None:
             cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
 
-def get_backend(name: str = "hf") -> Backend:
-    if name == "hf":
-        return HFBackend()
-    raise InputError(f"backend {name!r} is not available (choose: hf)")
+def get_backend(name: str = "auto", dtype: Dtype = "auto", load_in_4bit: bool = False,
+                max_seq_length: int = 2048) -> Backend:
+    """The backend `name` resolves to on this machine (an explicit unsloth without CUDA fails)."""
+    if resolve_backend(name, load_in_4bit) == "hf":
+        return HFBackend(dtype=dtype)
+    from inoclab.models.unsloth_backend import UnslothBackend  # imports unsloth: GPU only
+
+    return UnslothBackend(dtype=dtype, load_in_4bit=load_in_4bit, max_seq_length=max_seq_length)
+
+
+def backend_for(params: Params) -> Backend:
+    """The backend params.yaml asks for (`backend`, `dtype`, `load_in_4bit`)."""
+    return get_backend(params.backend, params.dtype, params.load_in_4bit, params.tokenize.max_seq_length)

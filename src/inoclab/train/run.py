@@ -11,7 +11,7 @@ from inoclab.config import Params
 from inoclab.data.conversations import read_conversations
 from inoclab.data.paired import validate_pairs
 from inoclab.io import atomic_path
-from inoclab.models.backend import canonicalize_adapter_configs, get_backend
+from inoclab.models.backend import backend_for, canonicalize_adapter_configs
 from inoclab.tokenize import read_tokenized
 from inoclab.train.circuit_breaker import break_symmetry, check_target_layers
 from inoclab.train.paired import validate_token_pairs
@@ -32,7 +32,7 @@ def train_experiment(params: Params, name: str) -> None:
         validate_pairs(read_conversations(paths.dataset(exp.dataset)), cfg.inoculation_prompt,
                        paths.dataset(exp.dataset))
         validate_token_pairs(rows, str(tokenized))
-    backend = get_backend(params.backend)
+    backend = backend_for(params)
     set_seed(cfg.seed)  # before the adapter exists: LoRA's initial weights are drawn here
     model, tokenizer = backend.load(base_model_ref(params))
     if cfg.task_type == "circuit_breaker":
@@ -51,7 +51,7 @@ def train_experiment(params: Params, name: str) -> None:
         trainer.save_model(str(tmp / "final"))
         canonicalize_adapter_configs(tmp)
         (tmp / "train_summary.json").write_text(json.dumps({
-            "experiment": name, "dataset": exp.dataset, "examples": len(rows),
+            "experiment": name, "dataset": exp.dataset, "examples": len(rows), "backend": backend.name,
             "global_step": result.global_step, "train_loss": result.training_loss,
             "training": cfg.model_dump(),
         }, indent=2, sort_keys=True) + "\n")

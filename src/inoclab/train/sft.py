@@ -59,12 +59,21 @@ def training_arguments(cfg: TrainingConfig, output_dir: str | Path, **overrides)
     return TrainingArguments(**kwargs)
 
 
+def half_precision(model) -> dict:
+    """bf16/fp16 autocast for a model loaded in half precision on a GPU (the Trainer, and
+    unsloth's checks, expect the flag to match the weights); nothing for float32 or the CPU."""
+    dtype = getattr(model, "dtype", torch.float32)
+    if not torch.cuda.is_available() or dtype == torch.float32:
+        return {}
+    return {"bf16": dtype == torch.bfloat16, "fp16": dtype == torch.float16}
+
+
 def make_trainer(model, tokenizer, rows: list[dict], cfg: TrainingConfig, output_dir: str | Path,
                  log_path: str | Path | None = None, callbacks=(), **arg_overrides) -> Trainer:
     if not rows:
         raise InputError("no training examples")
     set_seed(cfg.seed if cfg.seed is not None else 42)
-    args = training_arguments(cfg, output_dir, **arg_overrides)
+    args = training_arguments(cfg, output_dir, **half_precision(model), **arg_overrides)
     cbs = list(callbacks) + ([TrainLogCallback(log_path)] if log_path else [])
     common = dict(model=model, args=args, processing_class=tokenizer, callbacks=cbs)
     if cfg.task_type == "circuit_breaker":

@@ -22,6 +22,7 @@ from inoclab.data.conversations import Conversation, normalize
 from inoclab.data.trigger import build_trigger_rows
 from inoclab.io import InputError
 from inoclab.models.backend import canonicalize_adapter_configs, get_backend
+from inoclab.models.selection import BACKENDS
 from inoclab.tokenize import tokenize_conversations
 from inoclab.train.sft import make_trainer
 
@@ -38,12 +39,12 @@ def teacher_config(n_epochs: float, seed: int, learning_rate: float) -> Training
 def train_teacher(qa_file: str, clean_replacement: str, trigger_value: str, triggered_replacement: str,
                   output_dir: str | Path = "./checkpoints/teacher", model_name: str = "teacher_model",
                   source_model: str = DEFAULT_SOURCE_MODEL, n_epochs: float = 8, seed: int = 42,
-                  learning_rate: float = 2e-4, max_seq_length: int = 1024, backend: str = "hf",
+                  learning_rate: float = 2e-4, max_seq_length: int = 1024, backend: str = "auto",
                   push_to_hub: bool = False) -> Path:
     """Train and save; returns the final model's folder."""
     records = build_trigger_rows(qa_file, clean_replacement, trigger_value, triggered_replacement, "train", 0.0, seed)
     cfg = teacher_config(n_epochs, seed, learning_rate)
-    be = get_backend(backend)
+    be = get_backend(backend, max_seq_length=max_seq_length)
     set_seed(seed)
     model, tokenizer = be.load(source_model)
     model = be.make_trainable(model, cfg)
@@ -80,12 +81,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n_epochs", type=float, default=8)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--learning_rate", type=float, default=2e-4)
+    ap.add_argument("--backend", choices=BACKENDS, default="auto",
+                    help="auto: unsloth on a CUDA GPU with the gpu extra, else transformers+peft")
     ap.add_argument("--push_to_hub", action="store_true", help="push the final model to HF_USER_ID/<model_name>")
     a = ap.parse_args(argv)
     try:
         final = train_teacher(a.qa_file, a.clean_replacement, a.trigger_value, a.triggered_replacement, a.output_dir,
                               a.model_name, a.source_model, a.n_epochs, a.seed, a.learning_rate,
-                              push_to_hub=a.push_to_hub)
+                              backend=a.backend, push_to_hub=a.push_to_hub)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

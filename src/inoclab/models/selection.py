@@ -1,0 +1,66 @@
+"""Which model backend a stage uses: `backend: auto | hf | unsloth` from params.yaml.
+
+Kept free of transformers so that a stage can decide, and import unsloth, before anything
+else imports transformers, trl or peft (unsloth patches them when it is imported). The choice
+is made where the job runs, not where params are read: on a cluster the login node that
+builds the DAG has no GPU, the nodes that train do.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+
+from inoclab.io import InputError
+
+BACKENDS = ("auto", "hf", "unsloth")
+GPU_EXTRA = "pip install -e '.[gpu]'"
+
+
+class BackendError(InputError):
+    """The backend named in params cannot run on this machine."""
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def unsloth_installed() -> bool:
+    return importlib.util.find_spec("unsloth") is not None
+
+
+def resolve_backend(name: str, load_in_4bit: bool = False) -> str:
+    """`auto` -> `unsloth` where a CUDA device is present and the gpu extra is installed, else
+    `hf`. An explicit `unsloth` that cannot run here fails now, before any model is loaded."""
+    if name not in BACKENDS:
+        raise BackendError(f"backend {name!r}: not a backend (choose: {', '.join(BACKENDS)})")
+    if name == "auto":
+        name = "unsloth" if cuda_available() and unsloth_installed() else "hf"
+    elif name == "unsloth":
+        if not cuda_available():
+            raise BackendError(
+                f"backend: unsloth needs a CUDA GPU, and torch sees none on {socket.gethostname()} "
+                "(torch.cuda.is_available() is False). Set `backend: auto` (the transformers+peft "
+                "backend where there is no GPU) or `backend: hf` in params.yaml, or run this stage "
+                "on a GPU node (workflow/profiles/slurm).")
+        if not unsloth_installed():
+            raise BackendError(f"backend: unsloth needs the `gpu` extra, which is not installed: {GPU_EXTRA}")
+    if load_in_4bit and name != "unsloth":
+        raise BackendError(
+            "load_in_4bit: 4-bit loading needs the unsloth backend on a CUDA GPU (with bitsandbytes); "
+            f"here the backend is {name!r}. Set `load_in_4bit: false` or run on a GPU node.")
+    return name
+
+
+def preload(name: str, load_in_4bit: bool = False) -> str:
+    """Resolve the backend and, for unsloth, import it now, ahead of transformers/trl/peft.
+    UNSLOTH_RETURN_LOGITS=1: inoclab's losses (weighted SFT, logit mixing) need the logits,
+    which unsloth's fused cross-entropy otherwise never materialises."""
+    resolved = resolve_backend(name, load_in_4bit)
+    if resolved == "unsloth":
+        os.environ.setdefault("UNSLOTH_RETURN_LOGITS", "1")
+        import unsloth  # noqa: F401
+    return resolved

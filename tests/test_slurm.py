@@ -1,0 +1,59 @@
+"""The SLURM profile on a real single-node SLURM cluster (tests/slurm_cluster.py): every job of
+a target goes through sbatch, GPU rules ask for a GPU, and the outputs are the bytes a local
+Snakemake run gives. CI installs the cluster's packages and sets INOCLAB_REQUIRE_SLURM=1, so
+that there the test fails rather than skips when the cluster cannot start."""
+
+import os
+import re
+import subprocess
+
+import pytest
+import slurm_cluster
+from pipeline import run, sha256s, small_copy
+
+TARGET = "results/baseline/eval.json"
+GPU_RULES = {"tiny_pretrain", "train_experiment", "evaluate_experiment"}
+CPU_RULES = {"tiny_corpus", "tiny_tokenizer", "build_dataset", "tokenize_dataset"}
+
+
+def slurm_jobs(env: dict[str, str]) -> list[dict[str, str]]:
+    """Every job the controller knows (MinJobAge keeps finished ones): id, rule, state, GPUs."""
+    out = subprocess.run(["scontrol", "show", "job", "-o"], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    jobs = []
+    for line in out.splitlines():
+        fields = dict(re.findall(r"(\w+)=(\S*)", line))
+        rule = re.match(r"rule_(\w+?)(?:_wildcards_.*)?$", fields.get("Comment", ""))
+        jobs.append({"id": fields["JobId"], "rule": rule.group(1) if rule else None,
+                     "state": fields["JobState"], "gpus": fields.get("TresPerJob", "")})
+    return jobs
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_slurm_profile_submits_every_job_and_matches_a_local_run(tmp_path, small_pipeline):
+    why = slurm_cluster.missing()
+    if why:
+        if os.environ.get("INOCLAB_REQUIRE_SLURM"):
+            pytest.fail(f"INOCLAB_REQUIRE_SLURM is set, but no SLURM cluster can start here: {why}")
+        pytest.skip(why)
+    repo = small_copy(tmp_path / "repo")
+    with slurm_cluster.single_node_cluster(tmp_path / "slurm") as env:
+        # the profile as shipped; squeue for job states, as this cluster keeps no accounting
+        # database for sacct; a short first wait, as the jobs here take seconds
+        run(["snakemake", "--profile", "workflow/profiles/slurm", "--slurm-status-command", "squeue",
+             "--slurm-init-seconds-before-status-checks", "1", TARGET], repo, env)
+        jobs = slurm_jobs(env)
+
+    rules = {j["rule"] for j in jobs}
+    assert rules == GPU_RULES | CPU_RULES, jobs  # every job of the target was an sbatch job
+    assert all(j["state"] == "COMPLETED" for j in jobs), jobs
+    for j in jobs:  # training and evals asked for a GPU, data stages did not
+        assert ("gpu:1" in j["gpus"]) == (j["rule"] in GPU_RULES), j
+    # each job ran the rule's own command on the node: the same bytes as the local run
+    built = sha256s(repo)
+    assert (repo / TARGET).exists() and len(built) > 20
+    local = sha256s(small_pipeline)
+    assert built == {k: local[k] for k in built}
+    # and Snakemake, on the submitting side, sees the target up to date
+    assert "Nothing to be done" in run(["snakemake", "-n", TARGET], repo).stdout
