@@ -113,11 +113,6 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     plots = json.loads(run(["dvc", "plots", "show", "--json"], c).stdout)
     assert not plots.get("errors") and "results/circuit_breaker/train_log.csv" in plots["data"]
 
-    # determinism: forcing a training stage and its eval to run again gives the same bytes
-    before = sha256s(b)
-    run(["dvc", "repro", "--force", "--single-item", "train-baseline", "eval-baseline"], b)
-    assert sha256s(b) == before
-
     # any α a user types builds by its path, declared or not
     run(["snakemake", "results/inoc_alpha0.37/eval.json"], a)
     train = json.loads((a / "results/inoc_alpha0.37/model/train_summary.json").read_text())["training"]

@@ -14,13 +14,12 @@ import torch
 
 from inoclab.config import Dtype, TrainingConfig
 from inoclab.io import InputError
+from inoclab.models.backend import ADAPTER_CONFIG
 from inoclab.models.selection import preload
 
 preload("unsloth")  # before transformers/peft are patched by anything else
 
 from unsloth import FastLanguageModel  # noqa: E402
-
-ADAPTER_CONFIG = "adapter_config.json"
 
 
 class UnslothBackend:
@@ -33,13 +32,13 @@ class UnslothBackend:
         self.load_in_4bit = load_in_4bit
         self.max_seq_length = max_seq_length
 
-    def load(self, ref: str, full_finetuning: bool = False):
+    def load(self, ref: str):
         if not Path(ref).exists() and "/" not in ref:
             raise InputError(f"model {ref!r}: no such directory, and not a hub id")
         try:
             model, tokenizer = FastLanguageModel.from_pretrained(
                 model_name=ref, max_seq_length=self.max_seq_length, dtype=self.dtype,
-                load_in_4bit=self.load_in_4bit, full_finetuning=full_finetuning,
+                load_in_4bit=self.load_in_4bit,
                 # a local path is loaded as it is, not swapped for a hub mirror
                 use_exact_model_name=True,
             )
@@ -76,4 +75,3 @@ class UnslothBackend:
         model, tokenizer = self.load(str(path))
         FastLanguageModel.for_inference(model)
         return model, tokenizer
-
