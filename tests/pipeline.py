@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from inoclab.config import load_params
+from inoclab.share import project_tool
 from inoclab.workflow import render_dvc_yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -18,8 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run a tool, preferring the one installed beside this Python (the project's venv)."""
-    local = Path(sys.executable).parent / cmd[0]
-    cmd = [str(local) if local.exists() else cmd[0], *cmd[1:]]
+    cmd = [project_tool(cmd[0]), *cmd[1:]]
     if env is None:
         env = os.environ.copy()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
