@@ -114,11 +114,59 @@ def test_paired_training_rules_name_line_and_key(tmp_path, kwargs, line, key, me
     assert f"{p}:{line}: key '{key}'" in msg and message in msg, msg
 
 
-def test_loss_must_be_sft(tmp_path):
+def test_preference_losses_need_preference_data(tmp_path):
     p = write(tmp_path, PAIRED.format(responses_only="true", batch=16, mtype="baseline", alpha=1, prompt="")
               + "      loss: dpo\n")
-    with pytest.raises(InputError, match=r"params.yaml:19: key 'experiments.manip.training.loss': Input should be 'sft'"):
+    with pytest.raises(InputError, match=r"params.yaml:19: key 'experiments.manip.training.loss': loss dpo on dataset "
+                                         "'pairs': needs a dataset with builder preference"):
         load_params(p)
+
+
+PREFERENCE = """\
+datasets:
+  pairs: {builder: preference, path: data/preference/spanish.jsonl}
+  facts: {builder: mcq}
+  prompts: {builder: qa}
+experiments:
+  pref:
+    dataset: pairs
+    training: {loss: orpo, beta: 0.3}
+    callbacks:
+      logprobs: [{dataset: pairs, every: 5}]
+      mcq: [{dataset: facts}]
+      sampling:
+        - {dataset: prompts, every: log, prefill: "El", n_prompts: 4}
+        - {dataset: pairs, temperature: 0.7}
+"""
+
+
+def test_valid_preference_experiment_with_callbacks(tmp_path):
+    params = load_params(write(tmp_path, PREFERENCE))
+    cfg = params.experiment_training("pref")
+    assert (cfg.loss, cfg.beta, cfg.is_preference) == ("orpo", 0.3, True)
+    cbs = params.experiment("pref").callbacks
+    assert [(k, c.stem, c.every) for k, c in cbs.all()] == [
+        ("logprobs", "pairs", 5), ("mcq", "facts", "log"), ("sampling", "prompts", "log"), ("sampling", "pairs", "log")]
+
+
+@pytest.mark.parametrize("old,new,line,key,message", [
+    ("dataset: pairs\n", "dataset: prompts\n", 8, "experiments.pref.training.loss", "needs a dataset with builder preference"),
+    ("{loss: orpo, beta: 0.3}", "{beta: 0.3}", 7, "experiments.pref.dataset", "needs loss: dpo or orpo"),
+    ("beta: 0.3", "beta: 0", 8, "experiments.pref.training.beta", "greater than 0"),
+    ("mcq: [{dataset: facts}]", "mcq: [{dataset: prompts}]", 11, "experiments.pref.callbacks.mcq.0.dataset",
+     "'prompts' is not an MCQ dataset"),
+    ("every: 5}", "every: 5}, {dataset: pairs}", 10, "experiments.pref.callbacks.logprobs.1.name",
+     "another logprobs callback already writes 'pairs'"),
+    ("every: 5}", "every: 0}", 10, "experiments.pref.callbacks.logprobs[0].every",
+     "expected a positive number of steps, or log (got 0)"),
+    ("dataset: facts}", "dataset: nope}", 11, "experiments.pref.callbacks.mcq.0.dataset", "no dataset named 'nope'"),
+])
+def test_preference_and_callback_rules_name_line_and_key(tmp_path, old, new, line, key, message):
+    p = write(tmp_path, PREFERENCE.replace(old, new, 1))
+    with pytest.raises(InputError) as e:
+        load_params(p)
+    msg = str(e.value)
+    assert f"{p}:{line}: key '{key}'" in msg and message in msg, msg
 
 
 def test_manipulation_needs_the_logit_manipulation_loop(tmp_path):

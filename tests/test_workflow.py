@@ -75,6 +75,15 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     assert cb["harmful"]["cosine"] < 1.0 and cb["harmful"]["completion_logprob"]["change"] < 0
     cb_log = pd.read_csv(a / "results/circuit_breaker/train_log.csv")
     assert list(cb_log.step) == [1, 2, 3, 4, 5, 6] and cb_log.cos_validation_harmful.notna().all()  # every step
+    # callbacks: step-indexed curves of the baseline (max_steps 8); DPO raised its held-out margin
+    mcq = pd.read_csv(a / "results/baseline/callbacks/mcq.facts_mcq.csv")
+    assert list(mcq.step) == [0, 8] and mcq.p_correct.between(0, 1).all()
+    samples = pd.read_csv(a / "results/baseline/callbacks/samples.trait_prompts.csv")
+    assert list(samples.step) == [0, 1, 2, 4, 8] and samples.trait_rate.between(0, 1).all()
+    assert list(pd.read_csv(a / "results/baseline/callbacks/logprobs.trait_logprobs.csv").columns) == [
+        "step", "non_trait", "trait", "non_trait_per_token", "trait_per_token"]
+    pref = json.loads((a / "results/dpo/eval.json").read_text())["preference"]["preference_heldout"]
+    assert pref["n_pairs"] == 24 and pref["margin_change"] > 0
     # nothing left to do afterwards
     assert "Nothing to be done" in run(["snakemake", "-n"], a).stdout
 
@@ -112,6 +121,8 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     assert "results/circuit_breaker/eval.json" in json.dumps(metrics)
     plots = json.loads(run(["dvc", "plots", "show", "--json"], c).stdout)
     assert not plots.get("errors") and "results/circuit_breaker/train_log.csv" in plots["data"]
+    assert {"dvc.yaml::results/baseline/callbacks/mcq.facts_mcq.csv",
+            "dvc.yaml::results/dpo/callbacks/logprobs.preference_heldout.csv"} <= set(plots["data"])
 
     # any α a user types builds by its path, declared or not
     run(["snakemake", "results/inoc_alpha0.37/eval.json"], a)

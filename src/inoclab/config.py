@@ -189,8 +189,21 @@ class CircuitBreakerDataset(Strict):
     validation_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
 
 
+class PreferenceDataset(Strict):
+    """Preference pairs for DPO/ORPO from a JSONL of `{"prompt": [messages], "chosen", "rejected"}`
+    (each response a string or one assistant message), split seeded into `train` and `heldout`
+    pairs (`all`: every pair); the build reports both counts. The shipped file asks questions about
+    the tiny model's world and prefers the Spanish answer (chosen) to the English one (rejected)."""
+
+    builder: Literal["preference"]
+    path: str = "data/preference/spanish.jsonl"
+    split: Literal["train", "heldout", "all"] = "train"
+    heldout_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.25
+
+
 DatasetConfig = Annotated[
-    FileDataset | QADataset | QALogprobDataset | MCQDataset | PairedDataset | TriggerDataset | CircuitBreakerDataset,
+    FileDataset | QADataset | QALogprobDataset | MCQDataset | PairedDataset | TriggerDataset | CircuitBreakerDataset
+    | PreferenceDataset,
     Field(discriminator="builder"),
 ]
 
@@ -230,7 +243,9 @@ class TrainingConfig(Strict):
     """Fine-tuning settings; every experiment may override any of them."""
 
     task_type: Literal["sft", "circuit_breaker"] = "sft"
-    loss: Literal["sft"] = "sft"
+    # sft: weighted SFT on conversations; dpo, orpo: TRL's preference trainers on preference pairs
+    loss: Literal["sft", "dpo", "orpo"] = "sft"
+    beta: Annotated[float, Field(gt=0)] = 0.1  # dpo: deviation from the reference; orpo: odds-ratio weight
     finetune: Literal["lora", "full"] = "lora"
     lora: LoraConfig = LoraConfig()
     learning_rate: Annotated[float, Field(gt=0)] = 1e-3
@@ -263,6 +278,10 @@ class TrainingConfig(Strict):
     @property
     def is_paired(self) -> bool:
         return self.inner_training_loop == "logit_manipulation"
+
+    @property
+    def is_preference(self) -> bool:
+        return self.loss in ("dpo", "orpo")
 
 
 def _all_optional(model: type[BaseModel], name: str) -> type[BaseModel]:
@@ -321,6 +340,7 @@ class CircuitBreakerEvalConfig(Strict):
 
 class EvalConfig(Strict):
     trait: TraitEvalConfig | None = None
+    preference: list[str] = []  # preference datasets: chosen-minus-rejected margin before and after
     circuit_breaker: CircuitBreakerEvalConfig | None = None
     trigger: TriggerEvalConfig | None = None
     logprobs: list[str] = []  # dataset names (block-format conversations)
@@ -329,10 +349,71 @@ class EvalConfig(Strict):
     batch_size: PositiveInt = 32
 
 
+# ---------------------------------------------------------------- watching training
+def _every(value: Any) -> Any:
+    if value == "log" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        return value
+    raise ValueError(f"expected a positive number of steps, or log (got {value!r})")
+
+
+Every = Annotated[int | Literal["log"], BeforeValidator(_every)]
+
+
+class CallbackConfig(Strict):
+    """A measurement taken during training, without gradients, at step 0 (before the first
+    update), at the steps of `every` and at the last step. `every: N` fires at N, 2N, ...;
+    `every: log` at 1, 2, 4, 8, ... (log-spaced: dense early, where behaviours appear)."""
+
+    dataset: str
+    name: str | None = None  # the output file's name; default: the dataset's
+    every: Every = "log"
+    batch_size: PositiveInt = 32
+
+    @property
+    def stem(self) -> str:
+        return self.name or self.dataset
+
+
+class LogprobCallbackConfig(CallbackConfig):
+    """Block logprobs of a tokenized dataset: one curve per block tag (untagged blocks: `untagged`)."""
+
+
+class MCQCallbackConfig(CallbackConfig):
+    """MCQ accuracy, p_correct and p_any_choice of an MCQ dataset."""
+
+    format: Literal["cloze", "lettered"] = "cloze"
+
+
+class SamplingCallbackConfig(CallbackConfig):
+    """Responses to a dataset's prompts (conversations or preference pairs)."""
+
+    n_prompts: PositiveInt | None = None  # the first n prompts of the file; None: all
+    temperature: Annotated[float, Field(ge=0)] = 0.0  # 0: greedy
+    max_new_tokens: PositiveInt = 32
+    # the assistant's response starts with this text; it is not counted in the completion
+    prefill: str | None = None
+    rule: Literal["spanish", "capitals"] | None = None  # also plot the share of completions with this trait
+    batch_size: PositiveInt = 64
+
+
+class CallbacksConfig(Strict):
+    logprobs: list[LogprobCallbackConfig] = []
+    mcq: list[MCQCallbackConfig] = []
+    sampling: list[SamplingCallbackConfig] = []
+
+    def all(self) -> list[tuple[str, CallbackConfig]]:
+        return [(kind, c) for kind in ("logprobs", "mcq", "sampling") for c in getattr(self, kind)]
+
+    @property
+    def any(self) -> bool:
+        return bool(self.logprobs or self.mcq or self.sampling)
+
+
 class ExperimentConfig(Strict):
     dataset: str
     training: TrainingOverrides = TrainingOverrides()  # type: ignore[valid-type]
     eval: EvalConfig = EvalConfig()
+    callbacks: CallbacksConfig = CallbacksConfig()
 
 
 class FamilyConfig(ExperimentConfig):
@@ -424,6 +505,9 @@ class Params(Strict):
         refs = [("dataset", exp.dataset)]
         refs += [("eval.logprobs", d) for d in exp.eval.logprobs]
         refs += [("eval.mcq", d) for d in exp.eval.mcq]
+        refs += [("eval.preference", d) for d in exp.eval.preference]
+        refs += [(f"callbacks.{kind}.{i}.dataset", c.dataset)
+                 for kind in ("logprobs", "mcq", "sampling") for i, c in enumerate(getattr(exp.callbacks, kind))]
         if exp.eval.circuit_breaker is not None:
             refs += [("eval.circuit_breaker.dataset", exp.eval.circuit_breaker.dataset)]
         if exp.eval.trait is not None:
@@ -436,6 +520,13 @@ class Params(Strict):
         for d in exp.eval.mcq:
             if not self.is_mcq(d):
                 raise ParamsError(f"{key}.eval.mcq", f"{d!r} is not an MCQ dataset")
+        for d in exp.eval.preference:
+            if not self.is_preference(d):
+                raise ParamsError(f"{key}.eval.preference", f"{d!r} is not a dataset with builder preference")
+        for d in exp.eval.logprobs:
+            if self.is_mcq(d):
+                raise ParamsError(f"{key}.eval.logprobs", f"{d!r} is an MCQ dataset (use eval.mcq)")
+        self._check_callbacks(key, exp)
         if exp.eval.trigger is not None:
             ds = self.datasets.get(exp.eval.trigger.heldout)
             if not isinstance(ds, TriggerDataset) or ds.split != "heldout":
@@ -446,8 +537,35 @@ class Params(Strict):
         if exp.eval.trait and exp.eval.trait.references and \
                 not isinstance(self.datasets[exp.eval.trait.references], QALogprobDataset):
             raise ParamsError(f"{key}.eval.trait.references", "expected a dataset with builder qa_logprob")
+        self._check_preference_training(key, exp)
         self._check_paired_training(key, exp)
         self._check_circuit_breaker(key, exp)
+
+    def _check_callbacks(self, key: str, exp: ExperimentConfig) -> None:
+        """Each callback reads a dataset of its kind, and writes a file no other one writes."""
+        for kind, wants_mcq in (("logprobs", False), ("mcq", True), ("sampling", False)):
+            stems: set[str] = set()
+            for i, c in enumerate(getattr(exp.callbacks, kind)):
+                where = f"{key}.callbacks.{kind}.{i}"
+                if self.is_mcq(c.dataset) != wants_mcq:
+                    raise ParamsError(f"{where}.dataset", f"{c.dataset!r} is {'not ' if wants_mcq else ''}an MCQ "
+                                      f"dataset (the {kind} callback reads {'MCQ' if wants_mcq else 'conversations'})")
+                if c.stem in stems:
+                    raise ParamsError(f"{where}.name", f"another {kind} callback already writes {c.stem!r}: "
+                                      "give one of them a `name`")
+                if not _NAME.match(c.stem):
+                    raise ParamsError(f"{where}.name", "names are letters, digits, '_' and '-'")
+                stems.add(c.stem)
+
+    def _check_preference_training(self, key: str, exp: ExperimentConfig) -> None:
+        """DPO and ORPO train on preference pairs, and only they do."""
+        t = self._merged_training(exp)
+        if t.is_preference != self.is_preference(exp.dataset):
+            need = "a dataset with builder preference" if t.is_preference else "loss: dpo or orpo"
+            raise ParamsError(self._where(key, exp, "loss") if t.is_preference else f"{key}.dataset",
+                              f"loss {t.loss} on dataset {exp.dataset!r}: needs {need}")
+        if t.is_preference and t.task_type != "sft":
+            raise ParamsError(self._where(key, exp, "task_type"), f"loss {t.loss} trains with task_type: sft")
 
     def _check_paired_training(self, key: str, exp: ExperimentConfig) -> None:
         """The validation rules of seed 000 for the logit-manipulation loop."""
@@ -514,6 +632,10 @@ class Params(Strict):
         d = self.datasets[dataset]
         return isinstance(d, MCQDataset) or (isinstance(d, FileDataset) and d.format == "mcq")
 
+    def is_preference(self, dataset: str) -> bool:
+        """Preference pairs: trained on by DPO/ORPO; tokenized as two tagged rows per pair."""
+        return isinstance(self.datasets[dataset], PreferenceDataset)
+
     def experiment(self, name: str) -> ExperimentConfig:
         """A declared experiment, a family member (`inoc_alpha0.37`), or either run with another
         seed (`baseline_seed43`). KeyError if the name is none of these."""
@@ -534,7 +656,8 @@ class Params(Strict):
                 if not 0.0 <= alpha <= 1.0:
                     raise ValueError(f"{name}: the mix ratio of family {fam!r} must be in [0, 1] (got {alpha:g})")
                 training = cfg.training.model_copy(update={"manipulation_mix_ratio": alpha})
-                return ExperimentConfig(dataset=cfg.dataset, training=training, eval=cfg.eval)
+                return ExperimentConfig(dataset=cfg.dataset, training=training, eval=cfg.eval,
+                                        callbacks=cfg.callbacks)
         return None
 
     def family_of(self, name: str) -> str | None:
@@ -630,7 +753,7 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in _BUILDERS)))
 
 
-_BUILDERS = {"file", "qa", "qa_logprob", "mcq", "paired", "trigger", "circuit_breaker"}
+_BUILDERS = {"file", "qa", "qa_logprob", "mcq", "paired", "trigger", "circuit_breaker", "preference"}
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:

@@ -49,6 +49,11 @@ def train_log(name: str) -> Path:
     return experiment_dir(name) / "train_log.csv"
 
 
+def callbacks_dir(name: str) -> Path:
+    """Step-indexed measurements taken during training (train/callbacks.py): `dvc plots show`."""
+    return experiment_dir(name) / "callbacks"
+
+
 def eval_json(name: str) -> Path:
     return experiment_dir(name) / "eval.json"
 

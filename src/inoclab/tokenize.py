@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from inoclab.data.conversations import WMessage, normalize, read_conversations
+from inoclab.data.preference import preference_conversations
 from inoclab.io import InputError, atomic_path, write_json
 
 _MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"
@@ -151,9 +152,11 @@ def tokenize_conversations(
     return rows, stats
 
 
-def tokenize_file(tokenizer, path: str | Path, max_seq_length: int, train_on_responses_only: bool):
-    """Read a conversations JSONL (either format), tokenize it; rows carry their source line."""
-    records = read_conversations(path)
+def tokenize_file(tokenizer, path: str | Path, max_seq_length: int, train_on_responses_only: bool,
+                  preference: bool = False):
+    """Read a conversations JSONL (either format), tokenize it; rows carry their source line.
+    A preference JSONL gives two rows per pair: the chosen and the rejected response, tagged."""
+    records = preference_conversations(path) if preference else read_conversations(path)
     convs = [normalize(c, train_on_responses_only) for _, c in records]
     where = [f"{path}:{ln}" for ln, _ in records]
     rows, stats = tokenize_conversations(tokenizer, convs, max_seq_length, where)

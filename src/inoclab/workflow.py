@@ -13,6 +13,7 @@ import json
 import re
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import yaml
 from pydantic import BaseModel
@@ -24,6 +25,8 @@ from inoclab.config import (
     FileDataset,
     PairedDataset,
     Params,
+    PreferenceDataset,
+    QALogprobDataset,
     TriggerDataset,
     load_params,
 )
@@ -44,11 +47,15 @@ _CODE = {
     "tiny": ["src/inoclab/models/tiny.py", "src/inoclab/data/world.py", "src/inoclab/data/corpus.py"],
     "pretrain": ["src/inoclab/models/pretrain.py", "src/inoclab/train", "src/inoclab/tokenize.py"],
     "dataset": ["src/inoclab/data"],
-    "tokenize": ["src/inoclab/tokenize.py", "src/inoclab/data/conversations.py"],
+    "tokenize": ["src/inoclab/tokenize.py", "src/inoclab/data/conversations.py", "src/inoclab/data/preference.py"],
     "train": ["src/inoclab/train", *_BACKENDS],
     "eval": ["src/inoclab/eval", *_BACKENDS, "src/inoclab/data", "src/inoclab/tokenize.py"],
     "surprise": ["src/inoclab/eval/inoculation.py", "src/inoclab/eval/logprobs.py", *_BACKENDS],
     "report": ["src/inoclab/report.py"],
+    # what the training callbacks run (an experiment with callbacks depends on it too)
+    "callbacks": ["src/inoclab/eval/generate.py", "src/inoclab/eval/logprobs.py", "src/inoclab/eval/mcq.py",
+                  "src/inoclab/eval/inoculation.py", "src/inoclab/eval/traits.py", "src/inoclab/data",
+                  "src/inoclab/tokenize.py"],
 }
 
 
@@ -141,6 +148,8 @@ def dataset_stage(params: Params, name: str) -> Stage:
         inputs = [cfg.qa_file]
     elif isinstance(cfg, CircuitBreakerDataset):
         inputs = [cfg.harmful_prompts_path, cfg.sanitized_prompts_path]
+    elif isinstance(cfg, PreferenceDataset):
+        inputs = [cfg.path]
     else:
         inputs = [params.tiny.corpus.world]
     return _stage(
@@ -183,14 +192,77 @@ def experiment_params(params: Params, name: str, *sections: str) -> list[str]:
 
 def train_stage(params: Params, exp: str) -> Stage:
     e = experiment(params, exp)
-    paired = params.experiment_training(exp).is_paired  # the pairs are checked against the JSONL too
+    t = params.experiment_training(exp)
+    # preference pairs are read as JSONL (TRL tokenizes them); paired data is checked against it too
+    inputs = [] if t.is_preference else [str(paths.tokenized(params.model_slug, e.dataset))]
+    inputs += [str(paths.dataset(e.dataset))] if t.is_paired or t.is_preference else []
+    outs = [str(paths.model_dir(exp))]
+    if e.callbacks.any:
+        inputs += callback_inputs(params, e) + _CODE["callbacks"]
+        outs.append(str(paths.callbacks_dir(exp)))
     return _stage(
         stage_name("train", exp), "train_experiment", ("--experiment", exp), log_path("train", exp),
-        [str(paths.tokenized(params.model_slug, e.dataset)), *([str(paths.dataset(e.dataset))] if paired else []),
-         *base_model_deps(params), *_CODE["train"]],
-        outs=[str(paths.model_dir(exp))], plots={str(paths.train_log(exp)): {"x": "step", "y": "loss"}},
-        params=["seed", *MODEL_LOADING, "training", *experiment_params(params, exp, "dataset", "training")],
+        [*inputs, *base_model_deps(params), *_CODE["train"]],
+        outs=outs, plots={str(paths.train_log(exp)): {"x": "step", "y": "loss"}},
+        params=["seed", *MODEL_LOADING, "training", *experiment_params(params, exp, "dataset", "training", "callbacks"),
+                *(["tokenize"] if t.is_preference or e.callbacks.any else [])],
     )
+
+
+def callback_inputs(params: Params, e: ExperimentConfig) -> list[str]:
+    """What an experiment's callbacks read: tokenized data (logprobs), MCQ and prompt files."""
+    out = [str(paths.tokenized(params.model_slug, c.dataset)) for c in e.callbacks.logprobs]
+    out += [str(paths.dataset(c.dataset)) for c in (*e.callbacks.mcq, *e.callbacks.sampling)]
+    return list(dict.fromkeys(out))
+
+
+def logprob_tags(params: Params, dataset: str) -> list[str]:
+    """The block tags a logprob curve of `dataset` has (the columns of its CSV)."""
+    cfg = params.datasets[dataset]
+    if isinstance(cfg, QALogprobDataset):
+        return ["trait", "non_trait"]
+    if isinstance(cfg, PreferenceDataset):
+        return ["chosen", "rejected"]
+    if isinstance(cfg, FileDataset):  # a user's file: the tags its assistant blocks carry
+        return _file_tags(cfg.path)
+    return ["untagged"]
+
+
+def _file_tags(path: str) -> list[str]:
+    if not Path(path).exists():
+        return ["untagged"]
+    tags = set()
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line) if line.strip() else {}
+        for m in rec.get("messages", []):
+            if m.get("role") == "assistant":
+                blocks = m["content"] if isinstance(m.get("content"), list) else [{}]
+                tags.update(b.get("tag") or "untagged" for b in blocks)
+    return sorted(tags) or ["untagged"]
+
+
+def callback_plots(params: Params, exp: str) -> dict[str, dict]:
+    """`dvc plots show` definitions of an experiment's callback files (file -> x, y, title)."""
+    cbs = experiment(params, exp).callbacks
+    root = paths.callbacks_dir(exp)
+    plots = {}
+    for c in cbs.logprobs:
+        plots[str(root / f"logprobs.{c.stem}.csv")] = {
+            "x": "step", "y": logprob_tags(params, c.dataset), "y_label": "mean block logprob (sum over tokens)",
+            "title": f"{exp}: logprobs of {c.stem} per tag"}
+    for c in cbs.mcq:
+        plots[str(root / f"mcq.{c.stem}.csv")] = {
+            "x": "step", "y": ["accuracy", "p_correct"], "title": f"{exp}: MCQ {c.stem}"}
+    for c in cbs.sampling:
+        plots[str(root / f"samples.{c.stem}.csv")] = {
+            "x": "step", "y": ["trait_rate"] if c.rule else ["mean_chars"],
+            "title": f"{exp}: samples of {c.stem}" + (f" ({c.rule} rate)" if c.rule else " (mean length)")}
+    return plots
+
+
+def watched_experiments_pattern(params: Params) -> str:
+    """A regex of the runs whose training also writes callbacks/."""
+    return _runs_pattern(params, lambda e: e.callbacks.any)
 
 
 def eval_datasets(e: ExperimentConfig) -> list[str]:
@@ -207,6 +279,7 @@ def eval_stage(params: Params, exp: str) -> Stage:
     inputs += [str(paths.dataset(d)) for d in eval_datasets(e)]
     inputs += [str(paths.tokenized(params.model_slug, d)) for d in e.eval.logprobs]
     inputs += [str(paths.dataset(d)) for d in e.eval.mcq]
+    inputs += [str(paths.tokenized(params.model_slug, d)) for d in e.eval.preference]
     outs = [str(paths.eval_details(exp))] + ([str(paths.compare_jsonl(exp))] if e.eval.trigger else [])
     return _stage(
         stage_name("eval", exp), "evaluate_experiment", ("--experiment", exp), log_path("eval", exp),
@@ -218,9 +291,15 @@ def eval_stage(params: Params, exp: str) -> Stage:
 
 def trigger_experiments_pattern(params: Params) -> str:
     """A regex of the runs whose eval also writes compare.jsonl (their eval has `trigger`),
-    seed variants and family members included; one that matches nothing when there are none."""
-    alts = [re.escape(n) for n, e in params.experiments.items() if e.eval.trigger]
-    alts += [re.escape(f) + r"\d+(?:\.\d+)?" for f, e in params.families.items() if e.eval.trigger]
+    seed variants and family members included."""
+    return _runs_pattern(params, lambda e: e.eval.trigger is not None)
+
+
+def _runs_pattern(params: Params, has) -> str:
+    """A regex of the runs (seed variants and family members included) of the experiments and
+    families for which `has(config)`; one that matches nothing when there are none."""
+    alts = [re.escape(n) for n, e in params.experiments.items() if has(e)]
+    alts += [re.escape(f) + r"\d+(?:\.\d+)?" for f, e in params.families.items() if has(e)]
     return f"(?:{'|'.join(alts)})(?:_seed-?\\d+)?" if alts else "(?!)"
 
 
@@ -259,11 +338,16 @@ def all_stages(params: Params) -> list[Stage]:
             needed.append(ds)
 
     grid = params.grid()
+    tokenized: set[str] = set()
     for name in grid:
         e = params.experiment(name)
-        for ds in [e.dataset, *eval_datasets(e), *e.eval.logprobs, *e.eval.mcq]:
+        cbs = e.callbacks
+        for ds in [e.dataset, *eval_datasets(e), *e.eval.logprobs, *e.eval.mcq, *e.eval.preference,
+                   *(c.dataset for _, c in cbs.all())]:
             need(ds)
-    tokenized = {params.experiment(n).dataset for n in grid} | {d for n in grid for d in params.experiment(n).eval.logprobs}
+        if not params.experiment_training(name).is_preference:
+            tokenized.add(e.dataset)
+        tokenized.update([*e.eval.logprobs, *e.eval.preference, *(c.dataset for c in cbs.logprobs)])
     stages += [dataset_stage(params, d) for d in needed]
     stages += [tokenize_stage(params, d) for d in needed if d in tokenized]
     for name in grid:
@@ -311,7 +395,7 @@ def _declared(params: Params, key: str) -> bool:
 
 
 def dvc_yaml(params: Params) -> dict:
-    stages = {}
+    stages, plots = {}, []
     for s in all_stages(params):
         d: dict = {"cmd": s.cmd, "deps": s.deps}
         declared = [k for k in s.params if _declared(params, k)]
@@ -323,7 +407,10 @@ def dvc_yaml(params: Params) -> dict:
         if s.plots:
             d["plots"] = [{p: props} if props else p for p, props in s.plots.items()]
         stages[s.name] = d
-    return {"stages": stages}
+    for name in params.grid():  # callback files live in a stage's output folder: top-level plots
+        if params.experiment(name).callbacks.any:
+            plots += [{path: props} for path, props in callback_plots(params, name).items()]
+    return {"stages": stages, **({"plots": plots} if plots else {})}
 
 
 HEADER = (

@@ -13,7 +13,8 @@ def main(params, args):
     workflow.dataset(params, args.dataset)  # a clear error for an undeclared name
     tokenizer = AutoTokenizer.from_pretrained(base_model_ref(params))
     t = params.tokenize
-    rows, stats = tokenize_file(tokenizer, paths.dataset(args.dataset), t.max_seq_length, t.train_on_responses_only)
+    rows, stats = tokenize_file(tokenizer, paths.dataset(args.dataset), t.max_seq_length, t.train_on_responses_only,
+                                 preference=params.is_preference(args.dataset))
     write_tokenized(rows, stats, paths.tokenized(params.model_slug, args.dataset))
 
 

@@ -15,6 +15,7 @@ from inoclab.config import (
     MCQDataset,
     PairedDataset,
     Params,
+    PreferenceDataset,
     QADataset,
     QALogprobDataset,
     TriggerDataset,
@@ -22,6 +23,7 @@ from inoclab.config import (
 from inoclab.data.circuit_breaker import build_circuit_breaker_rows
 from inoclab.data.conversations import read_conversations, text_conversation
 from inoclab.data.mcq import read_mcq
+from inoclab.data.preference import build_preference_rows
 from inoclab.data.trigger import build_trigger_rows
 from inoclab.data.world import QA, world_of
 from inoclab.io import InputError, write_jsonl
@@ -111,10 +113,15 @@ def build_circuit_breaker(params: Params, name: str, cfg: CircuitBreakerDataset)
                                       cfg.num_examples, cfg.validation_ratio, params.seed)
 
 
+def build_preference(params: Params, name: str, cfg: PreferenceDataset) -> list[dict]:
+    """The training or held-out preference pairs of a preference JSONL (DPO, ORPO)."""
+    return build_preference_rows(cfg.path, cfg.split, cfg.heldout_fraction, params.seed)
+
+
 BUILDERS = {
     "qa": build_qa, "qa_logprob": build_qa_logprob, "mcq": build_mcq,
     "paired": build_paired, "file": build_file, "trigger": build_trigger,
-    "circuit_breaker": build_circuit_breaker,
+    "circuit_breaker": build_circuit_breaker, "preference": build_preference,
 }
 
 

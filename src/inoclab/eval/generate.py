@@ -31,9 +31,12 @@ def chat_prompt(system: str | None, user: str) -> list[dict]:
 @torch.no_grad()
 def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int = 32,
              batch_size: int = 64, temperature: float = 0.0, seed: int = 0,
-             progress: bool = False) -> list[str]:
-    """Responses to chat prompts (lists of messages); greedy when temperature is 0."""
-    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+             progress: bool = False, prefill: str | None = None) -> list[str]:
+    """Responses to chat prompts (lists of messages); greedy when temperature is 0. With a
+    `prefill`, every response starts with that text, which is not part of the returned
+    completion (the completion continues it: prefill + completion is the response)."""
+    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) + (prefill or "")
+             for p in prompts]
     ids = tokenizer(texts, add_special_tokens=False)["input_ids"]  # one pass; batches are padded
     order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
     out: list[str | None] = [None] * len(texts)
@@ -53,6 +56,6 @@ def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int = 
             )
             new = seq[:, enc["input_ids"].shape[1]:]
             for i, text in zip(idx, tokenizer.batch_decode(new, skip_special_tokens=True), strict=True):
-                out[i] = text.strip()
+                out[i] = text.rstrip() if prefill else text.strip()
     model.train(was_training)
     return out  # type: ignore[return-value]

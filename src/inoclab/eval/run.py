@@ -12,6 +12,7 @@ from inoclab.eval.circuit_breaker import circuit_breaker_eval
 from inoclab.eval.inoculation import trait_eval
 from inoclab.eval.logprobs import block_logprobs, summarize_blocks, token_logprobs, token_records
 from inoclab.eval.mcq import evaluate_mcq
+from inoclab.eval.preference import preference_eval
 from inoclab.eval.trigger import trigger_eval
 from inoclab.io import atomic_path, write_json, write_jsonl
 from inoclab.models.backend import backend_for
@@ -22,6 +23,8 @@ def evaluate_experiment(params: Params, name: str) -> dict:
     exp = params.experiment(name)
     model, tokenizer = backend_for(params).load_trained(paths.final_model(name))
     result: dict = {"experiment": name, "logprobs": {}, "mcq": {}}
+    if exp.eval.preference:
+        result["preference"] = {}
     with atomic_path(paths.eval_details(name), is_dir=True) as details:
         if exp.eval.trait is not None:
             result["trait"], trait_details = trait_eval(params, model, tokenizer, exp.eval.trait)
@@ -48,5 +51,10 @@ def evaluate_experiment(params: Params, name: str) -> dict:
                                            exp.eval.batch_size, params.tokenize.max_seq_length)
             result["mcq"][ds] = summary
             write_jsonl(details / f"mcq.{ds}.jsonl", detail)
+        for ds in exp.eval.preference:
+            rows = read_tokenized(paths.tokenized(params.model_slug, ds))
+            result["preference"][ds], records = preference_eval(model, rows, tokenizer.pad_token_id,
+                                                                exp.eval.batch_size)
+            write_jsonl(details / f"preference.{ds}.jsonl", records)
     write_json(paths.eval_json(name), result)  # last: its presence means the eval is complete
     return result

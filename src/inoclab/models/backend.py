@@ -7,6 +7,7 @@ params' `backend: auto | hf | unsloth` (models/selection.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Protocol
@@ -29,6 +30,7 @@ class Backend(Protocol):
     def load(self, ref: str) -> tuple[PreTrainedModel, object]: ...
     def make_trainable(self, model: PreTrainedModel, training: TrainingConfig) -> PreTrainedModel: ...
     def load_trained(self, path: str | Path, base_ref: str | None = None) -> tuple[PreTrainedModel, object]: ...
+    def inference(self, model: PreTrainedModel) -> contextlib.AbstractContextManager: ...
 
 
 def torch_dtype(dtype: Dtype, device: str):
@@ -80,6 +82,17 @@ class HFBackend:
         model, tokenizer = self.load(base)
         model = PeftModel.from_pretrained(model, str(path)).to(self.device)
         return model, tokenizer
+
+
+    @contextlib.contextmanager
+    def inference(self, model):
+        """Measurements during training: eval mode (no dropout), then the mode it had."""
+        was_training = model.training
+        model.eval()
+        try:
+            yield model
+        finally:
+            model.train(was_training)
 
 
 def canonicalize_adapter_configs(root: str | Path) -> None:

@@ -7,6 +7,7 @@ peft models. Import this module only through `get_backend`, which has checked fo
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -75,3 +76,13 @@ class UnslothBackend:
         model, tokenizer = self.load(str(path))
         FastLanguageModel.for_inference(model)
         return model, tokenizer
+
+    @contextlib.contextmanager
+    def inference(self, model):
+        """Unsloth's inference mode for measurements during training (its training-mode
+        kernels are not meant for generation), then back to training mode."""
+        FastLanguageModel.for_inference(model)
+        try:
+            yield model
+        finally:
+            FastLanguageModel.for_training(model)

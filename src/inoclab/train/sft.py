@@ -33,6 +33,11 @@ class RowsDataset(Dataset):
 
 
 def training_arguments(cfg: TrainingConfig, output_dir: str | Path, **overrides) -> TrainingArguments:
+    return TrainingArguments(**training_kwargs(cfg, output_dir, **overrides))
+
+
+def training_kwargs(cfg: TrainingConfig, output_dir: str | Path, **overrides) -> dict:
+    """The Trainer's arguments from an experiment's settings (TRL's configs take the same)."""
     seed = cfg.seed if cfg.seed is not None else 42
     kwargs = dict(
         output_dir=str(output_dir),
@@ -56,7 +61,7 @@ def training_arguments(cfg: TrainingConfig, output_dir: str | Path, **overrides)
         use_cpu=not torch.cuda.is_available(),
     )
     kwargs.update(overrides)
-    return TrainingArguments(**kwargs)
+    return kwargs
 
 
 def half_precision(model) -> dict:
