@@ -12,7 +12,7 @@ import slurm_cluster
 from pipeline import run, sha256s, small_copy
 
 TARGET = "results/baseline/eval.json"
-GPU_RULES = {"tiny_pretrain", "train_experiment", "evaluate_experiment"}
+GPU_RULES = {"tiny_pretrain", "train_watched_experiment", "evaluate_experiment"}  # the baseline has callbacks
 CPU_RULES = {"tiny_corpus", "tiny_tokenizer", "build_dataset", "tokenize_dataset"}
 
 
