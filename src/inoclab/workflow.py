@@ -30,6 +30,7 @@ from inoclab.config import (
     TriggerDataset,
     load_params,
 )
+from inoclab.data.conversations import normalize, read_conversations
 from inoclab.io import InputError
 from inoclab.report import inoculation_runs, surprise_datasets
 
@@ -231,13 +232,8 @@ def logprob_tags(params: Params, dataset: str) -> list[str]:
 def _file_tags(path: str) -> list[str]:
     if not Path(path).exists():
         return ["untagged"]
-    tags = set()
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        rec = json.loads(line) if line.strip() else {}
-        for m in rec.get("messages", []):
-            if m.get("role") == "assistant":
-                blocks = m["content"] if isinstance(m.get("content"), list) else [{}]
-                tags.update(b.get("tag") or "untagged" for b in blocks)
+    tags = {b.tag or "untagged" for _, conv in read_conversations(path) for m in normalize(conv, True)
+            if m.role == "assistant" for b in m.blocks}
     return sorted(tags) or ["untagged"]
 
 
@@ -338,20 +334,16 @@ def all_stages(params: Params) -> list[Stage]:
             needed.append(ds)
 
     grid = params.grid()
-    tokenized: set[str] = set()
     for name in grid:
         e = params.experiment(name)
-        cbs = e.callbacks
         for ds in [e.dataset, *eval_datasets(e), *e.eval.logprobs, *e.eval.mcq, *e.eval.preference,
-                   *(c.dataset for _, c in cbs.all())]:
+                   *(c.dataset for _, c in e.callbacks.all())]:
             need(ds)
-        if not params.experiment_training(name).is_preference:
-            tokenized.add(e.dataset)
-        tokenized.update([*e.eval.logprobs, *e.eval.preference, *(c.dataset for c in cbs.logprobs)])
+    runs = [s for name in grid for s in (train_stage(params, name), eval_stage(params, name))]
+    read = {d for s in runs for d in s.deps}  # a dataset is tokenized when a run reads it tokenized
     stages += [dataset_stage(params, d) for d in needed]
-    stages += [tokenize_stage(params, d) for d in needed if d in tokenized]
-    for name in grid:
-        stages += [train_stage(params, name), eval_stage(params, name)]
+    stages += [tokenize_stage(params, d) for d in needed if str(paths.tokenized(params.model_slug, d)) in read]
+    stages += runs
     if params.report.inoculation is not None:
         stages += [surprise_stage(params, d) for d in surprise_datasets(params)]
         stages.append(report_stage(params))

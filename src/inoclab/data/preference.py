@@ -95,9 +95,14 @@ def read_preference(path: str | Path) -> list[tuple[int, PreferencePair]]:
     return read_jsonl_models(path, PreferencePair)
 
 
-def preference_conversations(path: str | Path) -> list[tuple[int, Conversation]]:
+def pair_conversations(pairs: list[tuple[int, PreferencePair]]) -> list[tuple[int, Conversation]]:
     """Two conversations per pair (chosen first), each with the pair's line."""
-    return [(line, conv) for line, pair in read_preference(path) for conv in pair.conversations()]
+    return [(line, conv) for line, pair in pairs for conv in pair.conversations()]
+
+
+def preference_conversations(path: str | Path) -> list[tuple[int, Conversation]]:
+    """The conversations of every pair of a preference JSONL (see `pair_conversations`)."""
+    return pair_conversations(read_preference(path))
 
 
 def build_preference_rows(path: str | Path, split: str, heldout_fraction: float, seed: int) -> list[dict]:

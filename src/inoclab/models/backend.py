@@ -33,6 +33,12 @@ class Backend(Protocol):
     def inference(self, model: PreTrainedModel) -> contextlib.AbstractContextManager: ...
 
 
+def check_model_ref(ref: str) -> None:
+    """A model reference is a local directory or a hub id (`owner/name`)."""
+    if not Path(ref).exists() and "/" not in ref:
+        raise InputError(f"model {ref!r}: no such directory, and not a hub id")
+
+
 def torch_dtype(dtype: Dtype, device: str):
     """`auto`: float32 on CPU (bitwise reproducible), the checkpoint's own dtype on GPU."""
     if dtype == "auto":
@@ -50,8 +56,7 @@ class HFBackend:
         self.dtype = dtype
 
     def load(self, ref: str):
-        if not Path(ref).exists() and "/" not in ref:
-            raise InputError(f"model {ref!r}: no such directory, and not a hub id")
+        check_model_ref(ref)
         try:
             tokenizer = AutoTokenizer.from_pretrained(ref)
             model = AutoModelForCausalLM.from_pretrained(
@@ -82,7 +87,6 @@ class HFBackend:
         model, tokenizer = self.load(base)
         model = PeftModel.from_pretrained(model, str(path)).to(self.device)
         return model, tokenizer
-
 
     @contextlib.contextmanager
     def inference(self, model):

@@ -15,10 +15,12 @@ import torch
 
 from inoclab.config import Dtype, TrainingConfig
 from inoclab.io import InputError
-from inoclab.models.backend import ADAPTER_CONFIG
+from inoclab.models.backend import ADAPTER_CONFIG, check_model_ref
 from inoclab.models.selection import preload
 
-preload("unsloth")  # before transformers/peft are patched by anything else
+# A guard, not the import that matters: by now inoclab.models.backend has imported transformers.
+# Stage scripts (workflow/scripts/_common.py `preload_backend`) and the bench import unsloth first.
+preload("unsloth")
 
 from unsloth import FastLanguageModel  # noqa: E402
 
@@ -34,8 +36,7 @@ class UnslothBackend:
         self.max_seq_length = max_seq_length
 
     def load(self, ref: str):
-        if not Path(ref).exists() and "/" not in ref:
-            raise InputError(f"model {ref!r}: no such directory, and not a hub id")
+        check_model_ref(ref)
         try:
             model, tokenizer = FastLanguageModel.from_pretrained(
                 model_name=ref, max_seq_length=self.max_seq_length, dtype=self.dtype,

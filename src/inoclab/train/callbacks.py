@@ -29,17 +29,22 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
+from inoclab import paths
 from inoclab.config import (
     CallbackConfig,
     LogprobCallbackConfig,
     MCQCallbackConfig,
     SamplingCallbackConfig,
 )
-from inoclab.data.mcq import MCQ
+from inoclab.data.conversations import read_conversations
+from inoclab.data.mcq import MCQ, read_mcq
+from inoclab.data.preference import read_preference
 from inoclab.eval.generate import generate
+from inoclab.eval.inoculation import prompt_messages, trait_rule
 from inoclab.eval.logprobs import block_logprobs, summarize_blocks, token_logprobs
 from inoclab.eval.mcq import evaluate_mcq
 from inoclab.io import InputError, write_jsonl, write_text
+from inoclab.tokenize import read_tokenized
 
 
 def schedule(every: int | str, max_steps: int) -> list[int]:
@@ -178,13 +183,6 @@ class WatchCallback(TrainerCallback):
 
 def probes_for(params, name: str) -> list[Probe]:
     """The probes of an experiment's `callbacks`, with their data loaded."""
-    from inoclab import paths
-    from inoclab.data.conversations import read_conversations
-    from inoclab.data.mcq import read_mcq
-    from inoclab.data.preference import read_preference
-    from inoclab.eval.inoculation import prompt_messages, trait_rule
-    from inoclab.tokenize import read_tokenized
-
     cbs = params.experiment(name).callbacks
     seed = params.experiment_training(name).seed
     probes: list[Probe] = []

@@ -20,23 +20,19 @@ from datasets import Dataset
 
 from inoclab.config import TrainingConfig
 from inoclab.data.conversations import normalize
-from inoclab.data.preference import PreferencePair
+from inoclab.data.preference import PreferencePair, pair_conversations
 from inoclab.io import InputError
 from inoclab.tokenize import tokenize_conversations
-from inoclab.train.sft import half_precision, training_kwargs
-from inoclab.train.trainer import TrainLogCallback
+from inoclab.train.sft import half_precision, trainer_callbacks, training_kwargs
 
 REFERENCE_ADAPTER = "ref"
 
 
 def check_lengths(tokenizer, pairs: list[tuple[int, PreferencePair]], path: str | Path, max_seq_length: int) -> None:
     """Every pair's prompt + response fits `max_seq_length`, or one error listing the lines."""
-    convs, where = [], []
-    for line, pair in pairs:
-        for conv in pair.conversations():
-            convs.append(normalize(conv, True))
-            where.append(line)
-    _, stats = tokenize_conversations(tokenizer, convs, max_seq_length, [str(w) for w in where])
+    records = pair_conversations(pairs)
+    _, stats = tokenize_conversations(tokenizer, [normalize(c, True) for _, c in records], max_seq_length,
+                                      [str(line) for line, _ in records])
     if stats.truncated_examples:
         lines = sorted(set(stats.truncated_lines), key=int)
         raise InputError(f"{path}: {len(lines)} preference pair(s) longer than tokenize.max_seq_length="
@@ -53,8 +49,8 @@ def make_preference_trainer(model, tokenizer, pairs: list[tuple[int, PreferenceP
     kwargs = training_kwargs(cfg, output_dir, **half_precision(model), **arg_overrides)
     kwargs.update(beta=cfg.beta, max_length=max_seq_length)
     data = Dataset.from_list([p.trl_row() for _, p in pairs])
-    cbs = list(callbacks) + ([TrainLogCallback(log_path)] if log_path else [])
-    common = dict(model=model, train_dataset=data, processing_class=tokenizer, callbacks=cbs)
+    common = dict(model=model, train_dataset=data, processing_class=tokenizer,
+                  callbacks=trainer_callbacks(callbacks, log_path))
     if cfg.loss == "dpo":
         from trl import DPOConfig, DPOTrainer
 

@@ -73,14 +73,18 @@ def half_precision(model) -> dict:
     return {"bf16": dtype == torch.bfloat16, "fp16": dtype == torch.float16}
 
 
+def trainer_callbacks(callbacks, log_path: str | Path | None) -> list:
+    """The caller's callbacks, then the train-log writer when a log path is given."""
+    return list(callbacks) + ([TrainLogCallback(log_path)] if log_path else [])
+
+
 def make_trainer(model, tokenizer, rows: list[dict], cfg: TrainingConfig, output_dir: str | Path,
                  log_path: str | Path | None = None, callbacks=(), **arg_overrides) -> Trainer:
     if not rows:
         raise InputError("no training examples")
     set_seed(cfg.seed if cfg.seed is not None else 42)
     args = training_arguments(cfg, output_dir, **half_precision(model), **arg_overrides)
-    cbs = list(callbacks) + ([TrainLogCallback(log_path)] if log_path else [])
-    common = dict(model=model, args=args, processing_class=tokenizer, callbacks=cbs)
+    common = dict(model=model, args=args, processing_class=tokenizer, callbacks=trainer_callbacks(callbacks, log_path))
     if cfg.task_type == "circuit_breaker":
         retain, circuit_breaker, validation = split_rows(rows)
         return CircuitBreakerTrainer(**common, train_dataset=CircuitBreakerPairs(retain, circuit_breaker),
