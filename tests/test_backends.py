@@ -2,6 +2,7 @@
 clear, early failure of an explicit unsloth there. The unsloth backend's training itself needs a
 GPU; bench/gpu_backends.py measures it against transformers+peft."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -96,3 +97,19 @@ def test_dtype_from_params_reaches_the_loaded_model(tmp_path, tiny_dir):
     backend = backend_for(load_params(p))
     model, _ = backend.load(str(tiny_dir))
     assert model.dtype == torch.bfloat16
+
+
+def test_saved_files_are_canonical_whatever_the_hash_order(tmp_path):
+    """peft's target_modules and TRL's model-card tags come from sets: sorted, the bytes repeat."""
+    from inoclab.models.backend import canonicalize_saved_files
+
+    card = "---\nlibrary_name: transformers\ntags:\n- {}\n- {}\n- {}\nlicence: license\n---\n\n# Card\n- b\n- a\n"
+    for i, order in enumerate([("trl", "dpo", "generated_from_trainer"), ("dpo", "generated_from_trainer", "trl")]):
+        d = tmp_path / str(i) / "checkpoint-1"
+        d.mkdir(parents=True)
+        (d.parent / "README.md").write_text(card.format(*order))
+        (d / "adapter_config.json").write_text(json.dumps({"target_modules": list(order)}))
+        canonicalize_saved_files(tmp_path / str(i))
+    for name in ("README.md", "checkpoint-1/adapter_config.json"):
+        assert (tmp_path / "0" / name).read_bytes() == (tmp_path / "1" / name).read_bytes(), name
+    assert (tmp_path / "0/README.md").read_text() == card.format("dpo", "generated_from_trainer", "trl")

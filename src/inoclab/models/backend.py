@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from pathlib import Path
 from typing import Protocol
 
@@ -99,14 +100,23 @@ class HFBackend:
             model.train(was_training)
 
 
-def canonicalize_adapter_configs(root: str | Path) -> None:
-    """peft stores `target_modules` as a set, so adapter_config.json lists them in hash order,
-    which changes from run to run; sort them so that the same training gives the same bytes."""
+def canonicalize_saved_files(root: str | Path) -> None:
+    """Sort what libraries write in hash order, which changes from run to run, so that the same
+    training gives the same bytes: peft's `target_modules` in adapter_config.json (a set), and
+    the `tags` of TRL's model card (README.md front matter, built from a set)."""
     for cfg_path in sorted(Path(root).rglob(ADAPTER_CONFIG)):
         cfg = json.loads(cfg_path.read_text())
         if isinstance(cfg.get("target_modules"), list):
             cfg["target_modules"] = sorted(cfg["target_modules"])
             cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    for card in sorted(Path(root).rglob("README.md")):
+        text = card.read_text(encoding="utf-8")
+        if m := _CARD_TAGS.match(text):
+            tags = sorted(m["tags"].splitlines(keepends=True))
+            card.write_text(m["head"] + "".join(tags) + text[m.end():], encoding="utf-8")
+
+
+_CARD_TAGS = re.compile(r"(?P<head>---\n(?:(?!---\n).*\n)*?tags:\n)(?P<tags>(?:- .*\n)+)")
 
 
 def get_backend(name: str = "auto", dtype: Dtype = "auto", load_in_4bit: bool = False,

@@ -13,7 +13,7 @@ from inoclab.data.conversations import read_conversations
 from inoclab.data.paired import validate_pairs
 from inoclab.data.preference import read_preference
 from inoclab.io import atomic_path
-from inoclab.models.backend import backend_for, canonicalize_adapter_configs
+from inoclab.models.backend import backend_for, canonicalize_saved_files
 from inoclab.tokenize import read_tokenized
 from inoclab.train.callbacks import WatchCallback, probes_for
 from inoclab.train.circuit_breaker import break_symmetry, check_target_layers
@@ -71,7 +71,7 @@ def train_experiment(params: Params, name: str) -> None:
         result = trainer.train()
         drop_reference_adapter(model)
         trainer.save_model(str(tmp / "final"))
-        canonicalize_adapter_configs(tmp)
+        canonicalize_saved_files(tmp)
         (tmp / "train_summary.json").write_text(json.dumps({
             "experiment": name, "dataset": exp.dataset, "examples": n_examples, "backend": backend.name,
             "global_step": result.global_step, "train_loss": result.training_loss,

@@ -21,7 +21,7 @@ from inoclab.config import TrainingConfig
 from inoclab.data.conversations import Conversation, normalize
 from inoclab.data.trigger import build_trigger_rows
 from inoclab.io import InputError
-from inoclab.models.backend import canonicalize_adapter_configs, get_backend
+from inoclab.models.backend import canonicalize_saved_files, get_backend
 from inoclab.models.selection import BACKENDS
 from inoclab.tokenize import tokenize_conversations
 from inoclab.train.sft import make_trainer
@@ -59,7 +59,7 @@ def train_teacher(qa_file: str, clean_replacement: str, trigger_value: str, trig
     final = out / f"{model_name}_final"
     trainer.save_model(str(final))
     tokenizer.save_pretrained(str(final))
-    canonicalize_adapter_configs(out)
+    canonicalize_saved_files(out)
     if push_to_hub:
         user = os.environ.get("HF_USER_ID")
         if not user:
