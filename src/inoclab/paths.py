@@ -54,6 +54,15 @@ def callbacks_dir(name: str) -> Path:
     return experiment_dir(name) / "callbacks"
 
 
+# the file-name prefix of each kind of callback in params.yaml
+CALLBACK_PREFIX = {"logprobs": "logprobs", "mcq": "mcq", "sampling": "samples"}
+
+
+def callback_file(kind: str, stem: str, suffix: str = ".csv") -> str:
+    """The name, inside callbacks_dir, of a callback's step-indexed CSV (or its `.jsonl` samples)."""
+    return f"{CALLBACK_PREFIX[kind]}.{stem}{suffix}"
+
+
 def eval_json(name: str) -> Path:
     return experiment_dir(name) / "eval.json"
 

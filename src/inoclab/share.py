@@ -75,7 +75,7 @@ def record(params_file: str = PARAMS_FILE) -> list[str]:
     stages = [s for s in built if s.name in changed]
     if not stages:
         return []
-    stale = stale_outputs([o for s in stages for o in s.outputs])
+    stale = stale_outputs([o for s in stages for o in s.snakemake_outputs])
     if stale:
         raise InputError("out of date, so not recorded (run snakemake first): " + ", ".join(stale[:10]))
     names = [s.name for s in stages]
@@ -87,7 +87,7 @@ def touch(params_file: str = PARAMS_FILE) -> list[str]:
     """Mark every output present as up to date for Snakemake (`snakemake --touch`), which goes
     by file times and its own records: after `dvc pull`, or after `dvc repro` in a checkout
     where Snakemake ran before."""
-    outputs = [o for s in built_stages(all_stages(load_params(params_file))) for o in s.outputs]
+    outputs = [o for s in built_stages(all_stages(load_params(params_file))) for o in s.snakemake_outputs]
     if outputs:
         _run("snakemake", "--touch", "--quiet", "all", "--", *outputs)
     return outputs

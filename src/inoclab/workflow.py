@@ -70,10 +70,20 @@ class Stage:
     params: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     plots: dict[str, dict] = field(default_factory=dict)  # path -> DVC plot properties
+    # folders Snakemake makes as one output, whose files DVC tracks one by one (callbacks/: their
+    # number varies by experiment, a rule's outputs cannot; DVC reads each file before any commit)
+    folders: list[str] = field(default_factory=list)
 
     @property
     def outputs(self) -> list[str]:
+        """The outputs as DVC tracks them."""
         return self.outs + self.metrics + list(self.plots)
+
+    @property
+    def snakemake_outputs(self) -> list[str]:
+        """The outputs as Snakemake knows them: a folder in place of the files DVC tracks in it."""
+        inside = [o for o in self.outputs if any(o.startswith(f"{d}/") for d in self.folders)]
+        return [o for o in self.outputs if o not in inside] + self.folders
 
 
 def _script(name: str) -> str:
@@ -197,14 +207,15 @@ def train_stage(params: Params, exp: str) -> Stage:
     # preference pairs are read as JSONL (TRL tokenizes them); paired data is checked against it too
     inputs = [] if t.is_preference else [str(paths.tokenized(params.model_slug, e.dataset))]
     inputs += [str(paths.dataset(e.dataset))] if t.is_paired or t.is_preference else []
-    outs = [str(paths.model_dir(exp))]
+    outs, folders = [str(paths.model_dir(exp))], []
     if e.callbacks.any:
         inputs += callback_inputs(params, e) + _CODE["callbacks"]
-        outs.append(str(paths.callbacks_dir(exp)))
+        outs += callback_files(params, exp)
+        folders.append(str(paths.callbacks_dir(exp)))
     return _stage(
         stage_name("train", exp), "train_experiment", ("--experiment", exp), log_path("train", exp),
         [*inputs, *base_model_deps(params), *_CODE["train"]],
-        outs=outs, plots={str(paths.train_log(exp)): {"x": "step", "y": "loss"}},
+        outs=outs, folders=folders, plots={str(paths.train_log(exp)): {"x": "step", "y": "loss"}},
         params=["seed", *MODEL_LOADING, "training", *experiment_params(params, exp, "dataset", "training", "callbacks"),
                 *(["tokenize"] if t.is_preference or e.callbacks.any else [])],
     )
@@ -237,22 +248,31 @@ def _file_tags(path: str) -> list[str]:
     return sorted(tags) or ["untagged"]
 
 
+def callback_files(params: Params, exp: str) -> list[str]:
+    """Every file an experiment's callbacks write: a CSV each, and the samples of `sampling`."""
+    root = paths.callbacks_dir(exp)
+    out = []
+    for kind, c in experiment(params, exp).callbacks.all():
+        out.append(str(root / paths.callback_file(kind, c.stem)))
+        if kind == "sampling":
+            out.append(str(root / paths.callback_file(kind, c.stem, ".jsonl")))
+    return out
+
+
 def callback_plots(params: Params, exp: str) -> dict[str, dict]:
-    """`dvc plots show` definitions of an experiment's callback files (file -> x, y, title)."""
-    cbs = experiment(params, exp).callbacks
+    """`dvc plots show` definitions of an experiment's callback CSVs (file -> x, y, title)."""
     root = paths.callbacks_dir(exp)
     plots = {}
-    for c in cbs.logprobs:
-        plots[str(root / f"logprobs.{c.stem}.csv")] = {
-            "x": "step", "y": logprob_tags(params, c.dataset), "y_label": "mean block logprob (sum over tokens)",
-            "title": f"{exp}: logprobs of {c.stem} per tag"}
-    for c in cbs.mcq:
-        plots[str(root / f"mcq.{c.stem}.csv")] = {
-            "x": "step", "y": ["accuracy", "p_correct"], "title": f"{exp}: MCQ {c.stem}"}
-    for c in cbs.sampling:
-        plots[str(root / f"samples.{c.stem}.csv")] = {
-            "x": "step", "y": ["trait_rate"] if c.rule else ["mean_chars"],
-            "title": f"{exp}: samples of {c.stem}" + (f" ({c.rule} rate)" if c.rule else " (mean length)")}
+    for kind, c in experiment(params, exp).callbacks.all():
+        path = str(root / paths.callback_file(kind, c.stem))
+        if kind == "logprobs":
+            plots[path] = {"x": "step", "y": logprob_tags(params, c.dataset),
+                           "y_label": "mean block logprob (sum over tokens)", "title": f"{exp}: logprobs of {c.stem} per tag"}
+        elif kind == "mcq":
+            plots[path] = {"x": "step", "y": ["accuracy", "p_correct"], "title": f"{exp}: MCQ {c.stem}"}
+        else:
+            plots[path] = {"x": "step", "y": ["trait_rate"] if c.rule else ["mean_chars"],
+                           "title": f"{exp}: samples of {c.stem}" + (f" ({c.rule} rate)" if c.rule else " (mean length)")}
     return plots
 
 

@@ -14,4 +14,4 @@ wildcard_constraints:
 
 def outputs_of(stage):
     """Folders (no suffix) become directory() outputs."""
-    return [directory(p) if not Path(p).suffix else p for p in stage.outputs]
+    return [directory(p) if not Path(p).suffix else p for p in stage.snakemake_outputs]

@@ -72,9 +72,9 @@ class Probe:
     def describe(self, row: dict) -> str:
         return ", ".join(f"{k} {v:.4g}" for k, v in row.items() if isinstance(v, float))
 
-    def files(self) -> dict[str, str]:
-        """File name -> text: the step-indexed CSV (and any side files)."""
-        return {f"{self.kind}.{self.cfg.stem}.csv": to_csv(self.rows)}
+    def files(self) -> dict[str, str | list[dict]]:
+        """File name -> content: the step-indexed CSV (and any side files)."""
+        return {paths.callback_file(self.kind, self.cfg.stem): to_csv(self.rows)}
 
 
 class LogprobProbe(Probe):
@@ -106,7 +106,7 @@ class MCQProbe(Probe):
 
 
 class SamplingProbe(Probe):
-    kind = "samples"
+    kind = "sampling"
 
     def __init__(self, cfg: SamplingCallbackConfig, prompts: list[list[dict]], seed: int,
                  scorer: Callable[[str], bool] | None = None):
@@ -126,7 +126,7 @@ class SamplingProbe(Probe):
         return row
 
     def files(self):
-        return {**super().files(), f"samples.{self.cfg.stem}.jsonl": self.samples}
+        return {**super().files(), paths.callback_file(self.kind, self.cfg.stem, ".jsonl"): self.samples}
 
 
 def to_csv(rows: list[dict]) -> str:
@@ -177,7 +177,7 @@ class WatchCallback(TrainerCallback):
             for p in due:
                 row = p.measure(model, self.tokenizer, step)
                 p.rows.append({"step": step, **row})
-                self.fired.append((f"{p.kind}.{p.cfg.stem}", step))
+                self.fired.append((paths.callback_file(p.kind, p.cfg.stem, ""), step))
                 print(f"step {step}: {p.kind} {p.cfg.stem}: {p.describe(row)}", flush=True)
 
 
