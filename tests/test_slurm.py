@@ -1,19 +1,32 @@
 """The SLURM profile on a real single-node SLURM cluster (tests/slurm_cluster.py): every job of
 a target goes through sbatch, GPU rules ask for a GPU, and the outputs are the bytes a local
-Snakemake run gives. CI installs the cluster's packages and sets INOCLAB_REQUIRE_SLURM=1, so
+Snakemake run gives. The profile itself gives every rule its resources, a GPU to exactly those
+that load a model. CI installs the cluster's packages and sets INOCLAB_REQUIRE_SLURM=1, so
 that there the test fails rather than skips when the cluster cannot start."""
 
 import os
 import re
+import shutil
 import subprocess
 
 import pytest
 import slurm_cluster
-from pipeline import run, sha256s, small_copy
+import yaml
+from pipeline import REPO, run, sha256s, small_copy
 
 TARGET = "results/baseline/eval.json"
-GPU_RULES = {"tiny_pretrain", "train_watched_experiment", "evaluate_experiment"}  # the baseline has callbacks
-CPU_RULES = {"tiny_corpus", "tiny_tokenizer", "build_dataset", "tokenize_dataset"}
+PREBUILT = ("results/tiny", "results/datasets")  # taken from the local run, to keep the test short
+GPU_RULES = {"train_watched_experiment", "evaluate_experiment"}  # the baseline has callbacks
+CPU_RULES = {"tokenize_dataset"}
+MODEL_RULES = {"tiny_pretrain", "train_experiment", "train_watched_experiment", "evaluate_experiment",
+               "evaluate_trigger_experiment", "measure_surprise"}
+
+
+def test_slurm_profile_gives_every_rule_resources_and_a_gpu_to_those_that_load_a_model():
+    rules = {m for f in (REPO / "workflow").rglob("*.smk") for m in re.findall(r"^rule (\w+):", f.read_text(), re.M)}
+    profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())["set-resources"]
+    assert set(profile) == rules  # a new rule without its line would run with the site's defaults
+    assert {r for r, res in profile.items() if res.get("gpu")} == MODEL_RULES
 
 
 def slurm_jobs(env: dict[str, str]) -> list[dict[str, str]]:
@@ -38,6 +51,9 @@ def test_slurm_profile_submits_every_job_and_matches_a_local_run(tmp_path, small
             pytest.fail(f"INOCLAB_REQUIRE_SLURM is set, but no SLURM cluster can start here: {why}")
         pytest.skip(why)
     repo = small_copy(tmp_path / "repo")
+    for built in PREBUILT:  # the tiny model and the data sets; the jobs from tokenization on go through SLURM
+        shutil.copytree(small_pipeline / built, repo / built)
+    run(["python", "-m", "inoclab.share", "touch"], repo)  # Snakemake's view of them: up to date
     with slurm_cluster.single_node_cluster(tmp_path / "slurm") as env:
         # the profile as shipped; squeue for job states, as this cluster keeps no accounting
         # database for sacct; a short first wait, as the jobs here take seconds

@@ -51,7 +51,8 @@ _CODE = {
     "tokenize": ["src/inoclab/tokenize.py", "src/inoclab/data/conversations.py", "src/inoclab/data/preference.py"],
     "train": ["src/inoclab/train", *_BACKENDS],
     "eval": ["src/inoclab/eval", *_BACKENDS, "src/inoclab/data", "src/inoclab/tokenize.py"],
-    "surprise": ["src/inoclab/eval/inoculation.py", "src/inoclab/eval/logprobs.py", *_BACKENDS],
+    "surprise": ["src/inoclab/eval/inoculation.py", "src/inoclab/eval/logprobs.py", "src/inoclab/train/paired.py",
+                 *_BACKENDS],
     "report": ["src/inoclab/report.py"],
     # what the training callbacks run (an experiment with callbacks depends on it too)
     "callbacks": ["src/inoclab/eval/generate.py", "src/inoclab/eval/logprobs.py", "src/inoclab/eval/mcq.py",
@@ -136,8 +137,13 @@ def tiny_pretrain(params: Params) -> Stage:
     )
 
 
+def base_model_ref(params: Params) -> str:
+    """What the stages load: the tiny model's directory, or the hub id / path that params name."""
+    return str(paths.TINY_MODEL) if params.is_tiny else params.model
+
+
 def base_model_deps(params: Params) -> list[str]:
-    return [str(paths.TINY_MODEL)] if params.is_tiny else []
+    return [base_model_ref(params)] if params.is_tiny else []
 
 
 # ---------------------------------------------------------------- data

@@ -14,7 +14,6 @@ from inoclab.io import InputError, write_json
 from inoclab.models.backend import backend_for
 from inoclab.tokenize import read_tokenized
 from inoclab.train.paired import validate_token_pairs
-from inoclab.train.run import base_model_ref
 
 
 def main(params, args):
@@ -25,7 +24,7 @@ def main(params, args):
     tokenized = paths.tokenized(params.model_slug, args.dataset)
     rows = read_tokenized(tokenized)
     validate_token_pairs(rows, str(tokenized))
-    model, tokenizer = backend_for(params).load(base_model_ref(params))
+    model, tokenizer = backend_for(params).load(workflow.base_model_ref(params))
     result = {"dataset": args.dataset, "model": params.model, "inoculation_prompt": cfg.inoculation_prompt,
               **surprise(model, rows, tokenizer.pad_token_id)}
     write_json(paths.surprise(params.model_slug, args.dataset), result)

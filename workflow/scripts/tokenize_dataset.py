@@ -5,13 +5,12 @@ from transformers import AutoTokenizer
 
 from inoclab import paths, workflow
 from inoclab.tokenize import tokenize_file, write_tokenized
-from inoclab.train.run import base_model_ref
 
 
 def main(params, args):
     """Write results/tokenized/<model>/<dataset>.parquet and its .stats.json."""
     workflow.dataset(params, args.dataset)  # a clear error for an undeclared name
-    tokenizer = AutoTokenizer.from_pretrained(base_model_ref(params))
+    tokenizer = AutoTokenizer.from_pretrained(workflow.base_model_ref(params))
     t = params.tokenize
     rows, stats = tokenize_file(tokenizer, paths.dataset(args.dataset), t.max_seq_length, t.train_on_responses_only,
                                  preference=params.is_preference(args.dataset))

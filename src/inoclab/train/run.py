@@ -20,11 +20,7 @@ from inoclab.train.circuit_breaker import break_symmetry, check_target_layers
 from inoclab.train.paired import validate_token_pairs
 from inoclab.train.preference import check_lengths, drop_reference_adapter, make_preference_trainer
 from inoclab.train.sft import make_trainer
-
-
-def base_model_ref(params: Params) -> str:
-    """The tiny model's directory, or the hub id / path that params name."""
-    return str(paths.TINY_MODEL) if params.is_tiny else params.model
+from inoclab.workflow import base_model_ref
 
 
 def train_experiment(params: Params, name: str) -> None:
