@@ -75,6 +75,8 @@ def test_preference_training_raises_the_heldout_margin(tiny_model, tokenizer, tm
     model = HFBackend("cpu").make_trainable(tiny_model, cfg)
     trainer = make_preference_trainer(model, tokenizer, read_preference(train), cfg, tmp_path / "out", 256)
     assert trainer.args.beta == 0.2  # beta is honoured
+    # the same precision and recomputation as SFT on this machine: float32, no autocast, no checkpointing
+    assert (trainer.args.bf16, trainer.args.fp16, trainer.args.gradient_checkpointing) == (False, False, False)
     trainer.train()
     assert (REFERENCE_ADAPTER in model.peft_config) == (loss == "dpo")  # DPO's reference: the initial adapter
     drop_reference_adapter(model)

@@ -58,6 +58,9 @@ def training_kwargs(cfg: TrainingConfig, output_dir: str | Path, **overrides) ->
         report_to="none",
         remove_unused_columns=False,
         dataloader_num_workers=0,
+        # recomputation is the backend's business (unsloth's own checkpointing); TRL's preference
+        # configs would turn the Trainer's on, unlike SFT
+        gradient_checkpointing=False,
         use_cpu=not torch.cuda.is_available(),
     )
     kwargs.update(overrides)
@@ -66,11 +69,12 @@ def training_kwargs(cfg: TrainingConfig, output_dir: str | Path, **overrides) ->
 
 def half_precision(model) -> dict:
     """bf16/fp16 autocast for a model loaded in half precision on a GPU (the Trainer, and
-    unsloth's checks, expect the flag to match the weights); nothing for float32 or the CPU."""
+    unsloth's checks, expect the flag to match the weights); off for float32 or the CPU. Always
+    explicit: TRL's configs turn bf16 on when it is left unset, which ran DPO and ORPO on the
+    CPU in bfloat16 autocast (numerically apart from SFT, and about 6x slower per step)."""
     dtype = getattr(model, "dtype", torch.float32)
-    if not torch.cuda.is_available() or dtype == torch.float32:
-        return {}
-    return {"bf16": dtype == torch.bfloat16, "fp16": dtype == torch.float16}
+    half = torch.cuda.is_available() and dtype != torch.float32
+    return {"bf16": half and dtype == torch.bfloat16, "fp16": half and dtype == torch.float16}
 
 
 def trainer_callbacks(callbacks, log_path: str | Path | None) -> list:
