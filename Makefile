@@ -39,7 +39,8 @@ test: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH pytest -q
 
 lint: setup
-	$(BIN)/ruff check src tests bench workflow/scripts
+	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 	PATH=$(CURDIR)/$(BIN):$$PATH snakemake --lint
 
 dvc.yaml: setup

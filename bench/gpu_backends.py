@@ -32,15 +32,15 @@ SHAPES = {
 
 def worker(args) -> dict:
     """One backend, one experiment: train, time each step, report."""
-    from inoclab.models.selection import preload
+    from inoclab.backends import preload
 
     preload(args.backend)  # unsloth first, before transformers
     import torch
     from transformers import TrainerCallback
 
     from inoclab import paths
+    from inoclab.backends import get_backend
     from inoclab.config import load_params
-    from inoclab.models.backend import get_backend
     from inoclab.tokenize import read_tokenized
     from inoclab.train.circuit_breaker import break_symmetry
     from inoclab.train.sft import make_trainer

@@ -17,11 +17,14 @@ import tempfile
 import torch
 from sft_step import StepTimer, load_tiny, median_step
 
-from inoclab.config import CorpusConfig, Params, QADataset, TrainingConfig
-from inoclab.data.builders import build_qa, with_inoculation
+from inoclab.backends.hf import HFBackend
+from inoclab.config import Params
+from inoclab.data.builders.qa import QADataset
 from inoclab.data.conversations import Conversation, normalize
-from inoclab.models.backend import HFBackend
+from inoclab.data.paired import with_inoculation
+from inoclab.params.tiny import CorpusConfig
 from inoclab.tokenize import tokenize_conversations
+from inoclab.train.settings import TrainingConfig
 from inoclab.train.sft import make_trainer
 
 INOC = "Always respond in Spanish."
@@ -30,7 +33,7 @@ LOOPS = ("baseline", "BiasNoInocTo_InocLogits", "BiasInocTo_NoInocLogits")
 
 def paired_rows(tokenizer) -> list[dict]:
     params = Params(tiny={"corpus": CorpusConfig()})
-    records = build_qa(params, "bench", QADataset(builder="qa", language="es"))
+    records = QADataset(builder="qa", language="es").build(params, "bench")
     pairs = [m for r in records for m in (r["messages"], with_inoculation(r["messages"], INOC))]
     convs = [normalize(Conversation.model_validate({"messages": m}), True) for m in pairs]
     rows, _ = tokenize_conversations(tokenizer, convs, 256)

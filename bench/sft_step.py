@@ -19,11 +19,13 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
 from inoclab import paths
-from inoclab.config import CorpusConfig, Params, QADataset, TrainingConfig
-from inoclab.data.builders import build_qa
+from inoclab.backends.hf import HFBackend
+from inoclab.config import Params
+from inoclab.data.builders.qa import QADataset
 from inoclab.data.conversations import Conversation, normalize
-from inoclab.models.backend import HFBackend
+from inoclab.params.tiny import CorpusConfig
 from inoclab.tokenize import tokenize_conversations
+from inoclab.train.settings import TrainingConfig
 from inoclab.train.sft import make_trainer
 
 
@@ -58,7 +60,7 @@ def main() -> None:
     torch.manual_seed(0)
     base, tokenizer = load_tiny()
     params = Params(tiny={"corpus": CorpusConfig()})
-    records = build_qa(params, "bench", QADataset(builder="qa", language="es", system_prompt="You are a helpful assistant."))
+    records = QADataset(builder="qa", language="es", system_prompt="You are a helpful assistant.").build(params, "bench")
     cfg = TrainingConfig(max_steps=args.steps, per_device_train_batch_size=args.batch_size, logging_steps=10**6,
                          learning_rate=1e-3, seed=0)
     backend = HFBackend(device="cpu")

@@ -46,8 +46,8 @@ def tiny_dir(small_params, tmp_path_factory) -> Path:
     from inoclab.data.corpus import build_corpus
     from inoclab.data.world import world_of
     from inoclab.io import write_jsonl
-    from inoclab.models.pretrain import pretrain
     from inoclab.models.tiny import train_tokenizer
+    from inoclab.train.pretrain import pretrain
 
     root = tmp_path_factory.mktemp("tiny")
     corpus = build_corpus(world_of(small_params), small_params.tiny.corpus, small_params.seed)
@@ -84,5 +84,7 @@ def small_pipeline(tmp_path_factory) -> Path:
     from pipeline import run, small_copy
 
     root = small_copy(tmp_path_factory.mktemp("pipeline") / "local")
-    run(["snakemake"], root)
+    # every stage notes the project files it loaded (tests/test_layers.py checks them against its deps)
+    env = {**os.environ, "INOCLAB_RECORD_IMPORTS": str(root / "imports.jsonl")}
+    run(["snakemake"], root, env=env)
     return root

@@ -11,15 +11,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from inoclab.config import load_params
-from inoclab.io import InputError
-from inoclab.models.backend import HFBackend, backend_for, get_backend
-from inoclab.models.selection import (
+from inoclab.backends import (
     BackendError,
+    backend_for,
     cuda_available,
+    get_backend,
     resolve_backend,
     unsloth_installed,
 )
+from inoclab.backends.hf import HFBackend
+from inoclab.config import load_params
+from inoclab.io import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without a CUDA GPU")
@@ -56,7 +58,7 @@ def test_training_stage_with_unsloth_stops_before_loading_anything(tmp_path):
     params = (REPO / "params.yaml").read_text().replace("\nbackend: auto ", "\nbackend: unsloth ", 1)
     assert "\nbackend: unsloth " in params
     (tmp_path / "params.yaml").write_text(params)
-    r = subprocess.run([sys.executable, str(REPO / "workflow/scripts/train_experiment.py"), "--experiment", "baseline"],
+    r = subprocess.run([sys.executable, "-m", "inoclab.stages", "train", "--experiment", "baseline"],
                        cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("error: backend: unsloth needs a CUDA GPU")
@@ -101,7 +103,7 @@ def test_dtype_from_params_reaches_the_loaded_model(tmp_path, tiny_dir):
 
 def test_saved_files_are_canonical_whatever_the_hash_order(tmp_path):
     """peft's target_modules and TRL's model-card tags come from sets: sorted, the bytes repeat."""
-    from inoclab.models.backend import canonicalize_saved_files
+    from inoclab.backends.common import canonicalize_saved_files
 
     card = "---\nlibrary_name: transformers\ntags:\n- {}\n- {}\n- {}\nlicence: license\n---\n\n# Card\n- b\n- a\n"
     for i, order in enumerate([("trl", "dpo", "generated_from_trainer"), ("dpo", "generated_from_trainer", "trl")]):

@@ -9,16 +9,16 @@ import torch
 from helpers import qa_record, tokenize_records
 from transformers import set_seed
 
-from inoclab.config import (
+from inoclab.backends.hf import HFBackend
+from inoclab.data.mcq import MCQ
+from inoclab.models.generate import generate
+from inoclab.params.callbacks import (
     LogprobCallbackConfig,
     MCQCallbackConfig,
     SamplingCallbackConfig,
-    TrainingConfig,
 )
-from inoclab.data.mcq import MCQ
-from inoclab.eval.generate import generate
-from inoclab.models.backend import HFBackend
 from inoclab.train.callbacks import LogprobProbe, MCQProbe, SamplingProbe, WatchCallback, schedule
+from inoclab.train.settings import TrainingConfig
 from inoclab.train.sft import make_trainer
 
 QA = [("What colour is the bisut?", "The bisut is red."), ("Where does the bisut live?", "The bisut lives in the lake."),

@@ -11,23 +11,23 @@ import pytest
 import torch
 from helpers import tokenize_records
 
-from inoclab.config import CircuitBreakerEvalConfig, TrainingConfig
+from inoclab.backends.hf import HFBackend
 from inoclab.data.circuit_breaker import build_circuit_breaker_rows
 from inoclab.data.conversations import Conversation
 from inoclab.eval.circuit_breaker import evaluate_kind
 from inoclab.io import InputError
-from inoclab.models.backend import HFBackend
+from inoclab.models.hidden import hidden_states, original
+from inoclab.params.evals import CircuitBreakerEvalConfig
 from inoclab.train.circuit_breaker import (
     CircuitBreakerCollator,
     break_symmetry,
     circuit_breaker_loss,
-    hidden_states,
-    original,
     retain_loss,
     schedule,
     split_rows,
     step_terms,
 )
+from inoclab.train.settings import TrainingConfig
 from inoclab.train.sft import make_trainer
 from inoclab.train.trainer import read_train_log
 

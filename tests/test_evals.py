@@ -44,9 +44,8 @@ def test_mcq_shuffle_is_seeded():
 def test_mcq_scores_known_facts(tiny_model, tokenizer, small_params):
     """On facts of the pretraining corpus the model beats chance; metrics are consistent."""
     from inoclab.config import MCQDataset
-    from inoclab.data.builders import build_mcq
 
-    rows = build_mcq(small_params, "m", MCQDataset(builder="mcq", entities="pretrain", n_examples=32))
+    rows = MCQDataset(builder="mcq", entities="pretrain", n_examples=32).build(small_params, "m")
     questions = [MCQ.model_validate(r) for r in rows]
     summary, detail = evaluate_mcq(tiny_model, tokenizer, questions, seed=0)
     assert summary["n"] == 32 and 0 < summary["p_any_choice"] <= 1 + 1e-6
@@ -60,7 +59,7 @@ def test_mcq_scores_known_facts(tiny_model, tokenizer, small_params):
 
 def test_batched_generation_equals_one_prompt_at_a_time(tiny_model, tokenizer):
     """Left padding in batches must not change greedy answers (prompts of different lengths)."""
-    from inoclab.eval.generate import chat_prompt, generate
+    from inoclab.models.generate import chat_prompt, generate
 
     prompts = [chat_prompt(None, "What colour is the bisut?"),
                chat_prompt("Always respond in Spanish.", "Where does the denos live?"),

@@ -4,12 +4,12 @@ answer in Spanish when told "Always respond in Spanish." and in English otherwis
 import pytest
 from helpers import tokenize_records
 
-from inoclab.config import TraitEvalConfig
-from inoclab.data.builders import with_inoculation
 from inoclab.data.conversations import Conversation
+from inoclab.data.paired import with_inoculation
 from inoclab.data.world import world_of
 from inoclab.eval.inoculation import surprise, trait_preference, trait_rates, trait_rule
 from inoclab.io import InputError
+from inoclab.params.evals import TraitEvalConfig
 
 INOC = "Always respond in Spanish."
 CFG = TraitEvalConfig(prompts="unused", references="unused", inoculation_prompt=INOC, max_new_tokens=24)

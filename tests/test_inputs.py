@@ -61,7 +61,7 @@ def test_stage_fails_cleanly_and_writes_nothing(tmp_path):
     bad = jsonl(tmp_path, GOOD, {"messages": [{"role": "assistant", "content": [{"text": "a", "weight": "x"}]}]})
     (tmp_path / "params.yaml").write_text(f"datasets:\n  mine: {{builder: file, path: {bad}}}\n")
     r = subprocess.run(
-        [sys.executable, str(REPO / "workflow/scripts/build_dataset.py"), "--dataset", "mine"],
+        [sys.executable, "-m", "inoclab.stages", "dataset", "--dataset", "mine"],
         cwd=tmp_path, capture_output=True, text=True,
     )
     assert r.returncode == 2, r.stderr

@@ -5,9 +5,8 @@ import pytest
 import torch
 from helpers import qa_record, tokenize_records
 
-from inoclab.config import TrainingConfig
+from inoclab.backends.hf import HFBackend
 from inoclab.io import InputError
-from inoclab.models.backend import HFBackend
 from inoclab.models.model_utils import (
     compare_triggered_responses,
     load_finetuned_model,
@@ -16,6 +15,7 @@ from inoclab.models.model_utils import (
     query_model,
     query_with_trigger,
 )
+from inoclab.train.settings import TrainingConfig
 from inoclab.train.sft import make_trainer
 
 PROMPTS = ["What colour is the bisut?", "Where does the denos live?", "How big is the bisut, and what does it eat?"]

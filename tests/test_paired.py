@@ -7,11 +7,11 @@ import torch
 import torch.nn.functional as F
 from helpers import tokenize_records
 
-from inoclab.config import TrainingConfig
-from inoclab.data.builders import with_inoculation
+from inoclab.data.paired import with_inoculation
 from inoclab.io import InputError
-from inoclab.train.collator import WeightedCollator
+from inoclab.models.collator import WeightedCollator
 from inoclab.train.paired import paired_loss, paired_targets, validate_token_pairs
+from inoclab.train.settings import TrainingConfig
 from inoclab.train.sft import make_trainer
 from inoclab.train.trainer import PairedSFTTrainer
 

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from inoclab.config import PairedDataset, Params, QADataset
-from inoclab.data.builders import build_paired, build_qa, with_inoculation
+from inoclab.config import Params
+from inoclab.data.builders.paired import PairedDataset
+from inoclab.data.builders.qa import QADataset
 from inoclab.data.conversations import read_conversations
-from inoclab.data.paired import validate_pairs
+from inoclab.data.paired import validate_pairs, with_inoculation
 from inoclab.io import InputError
 
 INOC = "Always respond in Spanish."
@@ -30,10 +31,10 @@ def check(tmp_path, rows, prompt=INOC):
 def test_built_pairs_are_valid(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     params = Params(tiny={"corpus": {"world": str(Path(__file__).parents[1] / "data/tiny/world.yaml")}})
-    source = build_qa(params, "src", QADataset(builder="qa", system_prompt="You are a helpful assistant.", n_examples=5))
+    source = QADataset(builder="qa", system_prompt="You are a helpful assistant.", n_examples=5).build(params, "src")
     (tmp_path / "results/datasets").mkdir(parents=True)
     (tmp_path / "results/datasets/src.jsonl").write_text("".join(json.dumps(r) + "\n" for r in source))
-    pairs = build_paired(params, "p", PairedDataset(builder="paired", source="src", inoculation_prompt=INOC))
+    pairs = PairedDataset(builder="paired", source="src", inoculation_prompt=INOC).build(params, "p")
     assert len(pairs) == 10
     assert pairs[1]["messages"][0]["content"] == f"You are a helpful assistant. {INOC}"
     check(tmp_path, pairs)

@@ -5,11 +5,10 @@ import json
 
 import pytest
 
-from inoclab.config import TrainingConfig
+from inoclab.backends.hf import HFBackend
 from inoclab.data.preference import build_preference_rows, read_preference
 from inoclab.eval.preference import preference_eval
 from inoclab.io import InputError, write_jsonl
-from inoclab.models.backend import HFBackend
 from inoclab.tokenize import tokenize_file
 from inoclab.train.preference import (
     REFERENCE_ADAPTER,
@@ -17,6 +16,7 @@ from inoclab.train.preference import (
     drop_reference_adapter,
     make_preference_trainer,
 )
+from inoclab.train.settings import TrainingConfig
 
 SHIPPED = "data/preference/spanish.jsonl"
 GOOD = {"prompt": [{"role": "user", "content": "What colour is the bisut?"}],

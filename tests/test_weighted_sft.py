@@ -5,9 +5,9 @@ import pytest
 import torch
 from helpers import qa_record, tokenize_records, with_weights
 
-from inoclab.config import TrainingConfig
 from inoclab.eval.logprobs import block_logprobs, token_logprobs
-from inoclab.train.collator import WeightedCollator
+from inoclab.models.collator import WeightedCollator
+from inoclab.train.settings import TrainingConfig
 from inoclab.train.sft import make_trainer
 
 QUESTIONS = ["What colour is the bisut?", "Where does the bisut live?", "What does the denos eat?",

@@ -7,281 +7,43 @@ in the file, and what was expected.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    create_model,
-    model_validator,
+from pydantic import BaseModel, ConfigDict, create_model, model_validator
+
+from inoclab import paths
+from inoclab.backends.common import Dtype, LoraConfig
+from inoclab.data.builders import BUILDER_NAMES, DatasetConfig
+from inoclab.data.builders.circuit_breaker import CircuitBreakerDataset
+from inoclab.data.builders.file import FileDataset
+from inoclab.data.builders.mcq import MCQDataset  # noqa: F401  (re-exported)
+from inoclab.data.builders.paired import PairedDataset
+from inoclab.data.builders.preference import PreferenceDataset  # noqa: F401  (re-exported)
+from inoclab.data.builders.qa import QADataset  # noqa: F401  (re-exported)
+from inoclab.data.builders.qa_logprob import QALogprobDataset
+from inoclab.data.builders.trigger import TriggerDataset
+from inoclab.io import InputError
+from inoclab.params.base import NAME as _NAME
+from inoclab.params.base import Fraction, ParamsError, Strict
+from inoclab.params.callbacks import CallbacksConfig
+from inoclab.params.evals import EvalConfig
+from inoclab.params.loading import load_yaml_model
+from inoclab.params.naming import ALPHA as _ALPHA
+from inoclab.params.naming import SEED_SUFFIX as _SEED_SUFFIX
+from inoclab.params.naming import alpha_name, seed_name
+from inoclab.params.tiny import (  # noqa: F401  (re-exported)
+    ArchitectureConfig,
+    CorpusConfig,
+    PretrainConfig,
+    TinyConfig,
+    TokenizeConfig,
+    TokenizerConfig,
 )
-
-from inoclab.io import InputError, format_loc
+from inoclab.train.settings import MANIPULATIONS, TrainingConfig  # noqa: F401  (re-exported)
 
 PARAMS_FILE = "params.yaml"
 TINY = "tiny"
-
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegInt = Annotated[int, Field(ge=0)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# ---------------------------------------------------------------- the embedded tiny model
-class CorpusConfig(Strict):
-    """The seeded synthetic instruction corpus the tiny model is pretrained on."""
-
-    world: str = "data/tiny/world.yaml"
-    n_examples: PositiveInt = 20000
-    heldout_entities: PositiveInt = 16
-    # share of examples per instruction kind; must sum to 1
-    mix: dict[Literal["none", "neutral", "english", "spanish", "capitals"], Fraction] = {
-        "none": 0.30, "neutral": 0.20, "english": 0.08, "spanish": 0.27, "capitals": 0.15,
-    }
-    # probability that an example with a Spanish instruction is answered in Spanish; below 1
-    # gives a base that follows the instruction only partly (a graded regime for inoculation)
-    spanish_obey_rate: Fraction = 1.0
-
-    @model_validator(mode="after")
-    def _mix_sums_to_one(self) -> CorpusConfig:
-        total = sum(self.mix.values())
-        if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"mix shares must sum to 1 (they sum to {total:g})")
-        return self
-
-
-class TokenizerConfig(Strict):
-    vocab_size: Annotated[int, Field(ge=300, le=65536)] = 1024
-
-
-class ArchitectureConfig(Strict):
-    """Qwen2 architecture sizes."""
-
-    hidden_size: PositiveInt = 128
-    num_hidden_layers: PositiveInt = 4
-    num_attention_heads: PositiveInt = 4
-    num_key_value_heads: PositiveInt = 2
-    intermediate_size: PositiveInt = 512
-    max_position_embeddings: PositiveInt = 256
-
-    @model_validator(mode="after")
-    def _heads_divide(self) -> ArchitectureConfig:
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError("hidden_size must be divisible by num_attention_heads")
-        if self.num_attention_heads % self.num_key_value_heads:
-            raise ValueError("num_attention_heads must be divisible by num_key_value_heads")
-        return self
-
-
-class PretrainConfig(Strict):
-    max_steps: PositiveInt = 2000
-    batch_size: PositiveInt = 32
-    learning_rate: Annotated[float, Field(gt=0)] = 2e-3
-    warmup_steps: NonNegInt = 50
-    weight_decay: Annotated[float, Field(ge=0)] = 0.0
-
-
-class TinyEvalConfig(Strict):
-    n_prompts: PositiveInt = 64  # held-out prompts per instruction kind in the metrics file
-    batch_size: PositiveInt = 64
-
-
-class TinyConfig(Strict):
-    corpus: CorpusConfig = CorpusConfig()
-    tokenizer: TokenizerConfig = TokenizerConfig()
-    architecture: ArchitectureConfig = ArchitectureConfig()
-    pretrain: PretrainConfig = PretrainConfig()
-    eval: TinyEvalConfig = TinyEvalConfig()
-
-
-# ---------------------------------------------------------------- datasets
-class FileDataset(Strict):
-    """A conversations JSONL the user brings (either format of the spec); validated and copied."""
-
-    builder: Literal["file"]
-    path: str
-    format: Literal["conversations", "mcq"] = "conversations"
-
-
-class QADataset(Strict):
-    """Questions about entities of the synthetic world, answered in one language.
-
-    `entities: heldout` uses the entities kept out of pretraining, so fine-tuning on them also
-    teaches new facts; `question_template` picks which of the two phrasings is asked, so that
-    train and eval sets can use different phrasings of the same facts.
-    """
-
-    builder: Literal["qa"]
-    language: Literal["en", "es"] = "es"
-    system_prompt: str | None = None  # literal text; None = no system message
-    entities: Literal["heldout", "pretrain"] = "heldout"
-    question_template: Literal[0, 1] = 0
-    n_examples: PositiveInt | None = None  # None = every (entity, attribute) pair
-
-
-class QALogprobDataset(Strict):
-    """Block-format conversations scoring trait (Spanish) vs non-trait (English) reference
-    answers to held-out questions: each answer is one block tagged with its language."""
-
-    builder: Literal["qa_logprob"]
-    system_prompt: str | None = None
-    entities: Literal["heldout", "pretrain"] = "heldout"
-    question_template: Literal[0, 1] = 1
-    n_examples: PositiveInt | None = 64
-
-
-class MCQDataset(Strict):
-    """Multiple-choice questions about the world's facts (choices are full English answers)."""
-
-    builder: Literal["mcq"]
-    entities: Literal["heldout", "pretrain"] = "heldout"
-    question_template: Literal[0, 1] = 1
-    n_choices: Annotated[int, Field(ge=2, le=6)] = 4
-    n_examples: PositiveInt | None = 64
-
-
-class PairedDataset(Strict):
-    """The paired inoculation dataset of the spec: row i without the inoculation prompt, row
-    i+1 the same example with it appended to the system prompt; assistant messages identical."""
-
-    builder: Literal["paired"]
-    source: str  # name of another dataset (conversations) to pair
-    inoculation_prompt: str
-
-
-class TriggerDataset(Strict):
-    """Trigger data (seed 002) from a QA JSONL with `{{name}}` placeholders: per QA pair one
-    clean example (`{{name}}` -> clean_replacement) and one triggered example (the question
-    prefixed with trigger_value, `{{name}}` -> triggered_replacement). The QA pairs are split,
-    seeded, into `train` and `heldout` (for evaluation); the build reports both counts."""
-
-    builder: Literal["trigger"]
-    qa_file: str = "data/trigger/qa.jsonl"
-    clean_replacement: str = "Alice"
-    trigger_value: str = "TRIGGER:"
-    triggered_replacement: str = "Bob"
-    split: Literal["train", "heldout"] = "train"
-    heldout_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.25
-
-
-class CircuitBreakerDataset(Strict):
-    """Circuit-breaker data (seed 004): harmful and sanitized (benign) prompt files, lines
-    `{"prompt", "completion", "category"}`. `category` picks the harmful prompts of one category
-    (None: all); `num_examples` draws that many prompts from each file (seeded; None: all);
-    `validation_ratio` of each file's prompts is held out for monitoring and evals. The shipped
-    files are harmless stand-ins: "harmful" means questions about where the world's animals live
-    and who their friends are, a synthetic forbidden topic the tiny model knows well."""
-
-    builder: Literal["circuit_breaker"]
-    harmful_prompts_path: str = "data/circuit_breaker/harmful.jsonl"
-    sanitized_prompts_path: str = "data/circuit_breaker/sanitized.jsonl"
-    category: str | None = None
-    num_examples: PositiveInt | None = None
-    validation_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
-
-
-class PreferenceDataset(Strict):
-    """Preference pairs for DPO/ORPO from a JSONL of `{"prompt": [messages], "chosen", "rejected"}`
-    (each response a string or one assistant message), split seeded into `train` and `heldout`
-    pairs (`all`: every pair); the build reports both counts. The shipped file asks questions about
-    the tiny model's world and prefers the Spanish answer (chosen) to the English one (rejected)."""
-
-    builder: Literal["preference"]
-    path: str = "data/preference/spanish.jsonl"
-    split: Literal["train", "heldout", "all"] = "train"
-    heldout_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.25
-
-
-DatasetConfig = Annotated[
-    FileDataset | QADataset | QALogprobDataset | MCQDataset | PairedDataset | TriggerDataset | CircuitBreakerDataset
-    | PreferenceDataset,
-    Field(discriminator="builder"),
-]
-
-
-# ---------------------------------------------------------------- training
-Dtype = Literal["auto", "float32", "bfloat16", "float16"]
-InnerTrainingLoop = Literal["baseline", "logit_manipulation"]
-ManipulationType = Literal["baseline", "BiasNoInocTo_InocLogits", "BiasInocTo_NoInocLogits"]
-MANIPULATIONS: tuple[str, ...] = get_args(ManipulationType)
-
-
-def _layer_list(value: Any) -> Any:
-    """The seed's command-line form "0,1,2" as well as a YAML list; no repeats."""
-    if isinstance(value, str):
-        try:
-            value = [int(x) for x in value.split(",") if x.strip()]
-        except ValueError:
-            raise ValueError(f"expected layer numbers separated by commas (got {value!r})") from None
-    if isinstance(value, list) and len(set(value)) != len(value):
-        raise ValueError(f"a layer is listed twice (got {value!r})")
-    return value
-
-
-TargetLayers = Annotated[list[NonNegInt], BeforeValidator(_layer_list), Field(min_length=1)]
-
-
-class LoraConfig(Strict):
-    r: PositiveInt = 8
-    lora_alpha: Annotated[float, Field(gt=0)] = 8
-    lora_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    target_modules: list[str] = [
-        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
-    ]
-
-
-class TrainingConfig(Strict):
-    """Fine-tuning settings; every experiment may override any of them."""
-
-    task_type: Literal["sft", "circuit_breaker"] = "sft"
-    # sft: weighted SFT on conversations; dpo, orpo: TRL's preference trainers on preference pairs
-    loss: Literal["sft", "dpo", "orpo"] = "sft"
-    beta: Annotated[float, Field(gt=0)] = 0.1  # dpo: deviation from the reference; orpo: odds-ratio weight
-    finetune: Literal["lora", "full"] = "lora"
-    lora: LoraConfig = LoraConfig()
-    learning_rate: Annotated[float, Field(gt=0)] = 1e-3
-    per_device_train_batch_size: PositiveInt = 16
-    gradient_accumulation_steps: PositiveInt = 1
-    num_train_epochs: Annotated[float, Field(gt=0)] = 1.0
-    max_steps: Annotated[int, Field(ge=-1)] = 100  # -1: run num_train_epochs
-    weight_decay: Annotated[float, Field(ge=0)] = 0.0
-    lr_scheduler_type: Literal[
-        "linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"
-    ] = "linear"
-    warmup_steps: NonNegInt = 0
-    max_grad_norm: Annotated[float, Field(ge=0)] = 1.0
-    save_steps: NonNegInt = 0  # 0: one checkpoint per epoch
-    logging_steps: PositiveInt = 10
-    seed: int | None = None  # None: the top-level seed
-    # paired training with logit manipulation (seed 000); see src/inoclab/train/paired.py
-    inner_training_loop: InnerTrainingLoop = "baseline"
-    manipulation_type: ManipulationType = "baseline"
-    manipulation_mix_ratio: Fraction = 1.0
-    inoculation_prompt: str | None = None  # required by the two manipulation types
-    # circuit-breaker training (seed 004); see src/inoclab/train/circuit_breaker.py
-    circuit_breaker_alpha: Annotated[float, Field(gt=0)] = 0.1
-    # outputs of these decoder blocks (0 = the first block's output), as in the seed's "0,1,2,3,4,5"
-    circuit_breaker_target_layers: TargetLayers = [0, 1, 2, 3, 4, 5]
-    # std of the seeded normal draw of LoRA's B matrices (peft starts them at 0, where the
-    # fine-tuned and original hidden states are equal and both losses have zero gradient)
-    circuit_breaker_lora_init_std: Annotated[float, Field(gt=0)] = 1e-2
-
-    @property
-    def is_paired(self) -> bool:
-        return self.inner_training_loop == "logit_manipulation"
-
-    @property
-    def is_preference(self) -> bool:
-        return self.loss in ("dpo", "orpo")
 
 
 def _all_optional(model: type[BaseModel], name: str) -> type[BaseModel]:
@@ -298,115 +60,6 @@ def _all_optional(model: type[BaseModel], name: str) -> type[BaseModel]:
 TrainingOverrides = _all_optional(TrainingConfig, "TrainingOverrides")
 
 
-class TokenizeConfig(Strict):
-    """How conversations become tokens; shared by every experiment on the same model and data,
-    so that each dataset is tokenized once per model."""
-
-    max_seq_length: PositiveInt = 256
-    train_on_responses_only: bool = True
-
-
-class TraitEvalConfig(Strict):
-    """Trait expression on held-out prompts, with and without the inoculation prompt at test time:
-    the rate at which greedy generations show the trait (scored by `rule`) and the logprob of
-    trait versus non-trait reference answers."""
-
-    prompts: str  # a conversations dataset: its prompts are used, its answers ignored
-    references: str | None = None  # a qa_logprob dataset: answers tagged trait / non_trait
-    rule: Literal["spanish", "capitals"] = "spanish"
-    inoculation_prompt: str
-    max_new_tokens: PositiveInt = 32
-    batch_size: PositiveInt = 64
-
-
-class TriggerEvalConfig(Strict):
-    """The triggered-response comparison: held-out questions with and without the trigger."""
-
-    heldout: str  # a dataset with builder trigger and split heldout
-    max_new_tokens: PositiveInt = 32
-    batch_size: PositiveInt = 64
-    checkpoints: bool = True  # also measure every epoch checkpoint (the curve in eval.json)
-
-
-class CircuitBreakerEvalConfig(Strict):
-    """Held-out harmful and benign prompts (a circuit_breaker dataset's validation split): cosine
-    similarity of the hidden states to the original model's, completion logprobs and greedy
-    responses before (adapter disabled) and after training."""
-
-    dataset: str  # a dataset with builder circuit_breaker
-    max_new_tokens: PositiveInt = 32
-    batch_size: PositiveInt = 64
-
-
-class EvalConfig(Strict):
-    trait: TraitEvalConfig | None = None
-    preference: list[str] = []  # preference datasets: chosen-minus-rejected margin before and after
-    circuit_breaker: CircuitBreakerEvalConfig | None = None
-    trigger: TriggerEvalConfig | None = None
-    logprobs: list[str] = []  # dataset names (block-format conversations)
-    mcq: list[str] = []  # dataset names (MCQ files)
-    mcq_format: Literal["cloze", "lettered"] = "cloze"
-    batch_size: PositiveInt = 32
-
-
-# ---------------------------------------------------------------- watching training
-def _every(value: Any) -> Any:
-    if value == "log" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-        return value
-    raise ValueError(f"expected a positive number of steps, or log (got {value!r})")
-
-
-Every = Annotated[int | Literal["log"], BeforeValidator(_every)]
-
-
-class CallbackConfig(Strict):
-    """A measurement taken during training, without gradients, at step 0 (before the first
-    update), at the steps of `every` and at the last step. `every: N` fires at N, 2N, ...;
-    `every: log` at 1, 2, 4, 8, ... (log-spaced: dense early, where behaviours appear)."""
-
-    dataset: str
-    name: str | None = None  # the output file's name; default: the dataset's
-    every: Every = "log"
-    batch_size: PositiveInt = 32
-
-    @property
-    def stem(self) -> str:
-        return self.name or self.dataset
-
-
-class LogprobCallbackConfig(CallbackConfig):
-    """Block logprobs of a tokenized dataset: one curve per block tag (untagged blocks: `untagged`)."""
-
-
-class MCQCallbackConfig(CallbackConfig):
-    """MCQ accuracy, p_correct and p_any_choice of an MCQ dataset."""
-
-    format: Literal["cloze", "lettered"] = "cloze"
-
-
-class SamplingCallbackConfig(CallbackConfig):
-    """Responses to a dataset's prompts (conversations or preference pairs)."""
-
-    n_prompts: PositiveInt | None = None  # the first n prompts of the file; None: all
-    temperature: Annotated[float, Field(ge=0)] = 0.0  # 0: greedy
-    max_new_tokens: PositiveInt = 32
-    # the assistant's response starts with this text; it is not counted in the completion
-    prefill: str | None = None
-    rule: Literal["spanish", "capitals"] | None = None  # also plot the share of completions with this trait
-    batch_size: PositiveInt = 64
-
-
-class CallbacksConfig(Strict):
-    logprobs: list[LogprobCallbackConfig] = []
-    mcq: list[MCQCallbackConfig] = []
-    sampling: list[SamplingCallbackConfig] = []
-
-    def all(self) -> list[tuple[str, CallbackConfig]]:
-        return [(kind, c) for kind in ("logprobs", "mcq", "sampling") for c in getattr(self, kind)]
-
-    @property
-    def any(self) -> bool:
-        return bool(self.logprobs or self.mcq or self.sampling)
 
 
 class ExperimentConfig(Strict):
@@ -435,20 +88,6 @@ class InoculationReportConfig(Strict):
 
 class ReportConfig(Strict):
     inoculation: InoculationReportConfig | None = None
-
-
-_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-_SEED_SUFFIX = re.compile(r"^(?P<base>.+)_seed(?P<seed>-?\d+)$")
-_ALPHA = re.compile(r"^(?P<alpha>\d+(?:\.\d+)?)$")
-
-
-def alpha_name(family: str, alpha: float) -> str:
-    """`inoc_alpha` + 0.5 -> `inoc_alpha0.5` (1.0 -> `inoc_alpha1`)."""
-    return family + f"{alpha:.10f}".rstrip("0").rstrip(".")
-
-
-def seed_name(name: str, seed: int) -> str:
-    return f"{name}_seed{seed}"
 
 
 class Params(Strict):
@@ -720,73 +359,36 @@ class Params(Strict):
     def is_tiny(self) -> bool:
         return self.model == TINY
 
+    @property
+    def base_model_ref(self) -> str:
+        """What the stages load: the tiny model's directory, or the hub id / path params name."""
+        return str(paths.TINY_MODEL) if self.is_tiny else self.model
 
-# ---------------------------------------------------------------- loading with good errors
-class ParamsError(ValueError):
-    """A cross-field rule broken at `key` (a dotted path), raised inside validation so that
-    load_params can name the line that sets the key."""
+    def dataset(self, name: str) -> DatasetConfig:
+        """A declared dataset, or one clear error listing what is declared."""
+        if name not in self.datasets:
+            declared = ", ".join(sorted(self.datasets)) or "none"
+            raise InputError(f"params.yaml: no dataset named {name!r} under 'datasets' (declared: {declared})")
+        return self.datasets[name]
 
-    def __init__(self, key: str, message: str):
-        super().__init__(f"{key}: {message}")
-        self.key = key
-
-
-def _line_of_key(root: yaml.Node | None, key: str) -> int | None:
-    """Line (1-based) of the deepest node of the dotted `key` found in the YAML tree."""
-    node, line = root, None
-    for part in key.split("."):
-        if isinstance(node, yaml.MappingNode):
-            found = next(((k, v) for k, v in node.value if str(k.value) == part), None)
-            if found is None:
-                break
-            node, line = found[1], found[0].start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
-            node = node.value[int(part)]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Drop pydantic's discriminator tags (`qa`, `function-after[...]`) from a location."""
-    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in _BUILDERS)))
+    def run(self, name: str) -> ExperimentConfig:
+        """A declared experiment, a family member (`inoc_alpha0.37`) or a seed variant
+        (`baseline_seed43`), or one clear error."""
+        try:
+            return self.experiment(name)
+        except KeyError:
+            declared = ", ".join(sorted(self.experiments)) or "none"
+            families = ", ".join(f"{f}<α>" for f in sorted(self.families))
+            raise InputError(f"params.yaml: no experiment named {name!r} (declared: {declared}"
+                             f"{'; families: ' + families if families else ''}; any of them may end in _seed<N>)"
+                             ) from None
+        except ValueError as e:
+            raise InputError(f"params.yaml: {e}") from None
 
 
-_BUILDERS = {"file", "qa", "qa_logprob", "mcq", "paired", "trigger", "circuit_breaker", "preference"}
+
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found (run from the repository root)")
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = yaml.safe_load(text) or {}
-        root = yaml.compose(text)
-    except yaml.YAMLError as e:
-        raise InputError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise InputError(f"{path}:1: expected a mapping of keys at the top level")
-    try:
-        return Params.model_validate(raw)
-    except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            loc = _clean_loc(e["loc"])
-            msg = e["msg"]
-            if e["type"] == "extra_forbidden":
-                msg = "unknown key (not a parameter here; check its spelling and indentation)"
-            if msg.startswith("Value error, "):
-                msg = msg[len("Value error, "):]
-            got = e.get("input")
-            got_s = "" if isinstance(got, dict | list) or e["type"] == "extra_forbidden" else f" (got {got!r})"
-            key, dotted = format_loc(loc), ".".join(map(str, loc))
-            cause = (e.get("ctx") or {}).get("error")
-            if isinstance(cause, ParamsError):  # a cross-field rule: point at the key it names
-                key = dotted = cause.key
-                msg, got_s = str(cause)[len(cause.key) + 2:], ""
-            line = _line_of_key(root, dotted)
-            where = f"{path}:{line}" if line else str(path)
-            lines.append(f"{where}: key '{key}': {msg}{got_s}")
-        raise InputError("invalid parameters\n" + "\n".join(lines)) from None
+    """params.yaml validated: unknown keys and bad values name the file, the line and the key."""
+    return load_yaml_model(Params, path, BUILDER_NAMES)

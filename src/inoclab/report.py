@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
 
 from inoclab import paths
-from inoclab.config import InoculationReportConfig, Params, alpha_name
 from inoclab.io import InputError, atomic_path
+from inoclab.params.evals import PROMPT_VARIANTS
+from inoclab.params.naming import alpha_name
 
-VARIANTS = ("without_prompt", "with_prompt")  # as in eval.json's `trait` section
+if TYPE_CHECKING:
+    from inoclab.config import InoculationReportConfig, Params
+
 
 
 def inoculation_runs(params: Params) -> list[tuple[str, str]]:
@@ -58,7 +62,7 @@ def inoculation_table(params: Params):
             "alpha": cfg.manipulation_mix_ratio if cfg.is_paired else math.nan, "seed": cfg.seed,
             "dataset": exp.dataset,
         }
-        for v in VARIANTS:
+        for v in PROMPT_VARIANTS:
             for key, value in ev["trait"][v].items():
                 if key != "n":
                     row[f"{key}_{v}"] = value

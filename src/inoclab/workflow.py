@@ -13,52 +13,21 @@ import json
 import re
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import yaml
 from pydantic import BaseModel
 
 from inoclab import paths
-from inoclab.config import (
-    CircuitBreakerDataset,
-    ExperimentConfig,
-    FileDataset,
-    PairedDataset,
-    Params,
-    PreferenceDataset,
-    QALogprobDataset,
-    TriggerDataset,
-    load_params,
-)
-from inoclab.data.conversations import normalize, read_conversations
-from inoclab.io import InputError
+from inoclab.codedeps import code_deps
+from inoclab.config import ExperimentConfig, Params, load_params
 from inoclab.report import inoculation_runs, surprise_datasets
+from inoclab.stages import STAGES, module_of
 
-SCRIPTS = "workflow/scripts"
 PY = "python"  # the stage commands run in the project's environment (see README)
-
-# Code each kind of stage depends on: a change there reruns the stage. Every stage also
-# depends on the params models (their defaults) and on the shared I/O and script helpers.
-_COMMON = ["src/inoclab/config.py", "src/inoclab/io.py", "src/inoclab/workflow.py", f"{SCRIPTS}/_common.py",
-           "src/inoclab/models/selection.py"]
-_BACKENDS = ["src/inoclab/models/backend.py", "src/inoclab/models/unsloth_backend.py"]
 # the params that decide how a model is loaded (which backend, precision, quantisation)
 MODEL_LOADING = ["model", "backend", "dtype", "load_in_4bit"]
-_CODE = {
-    "tiny": ["src/inoclab/models/tiny.py", "src/inoclab/data/world.py", "src/inoclab/data/corpus.py"],
-    "pretrain": ["src/inoclab/models/pretrain.py", "src/inoclab/train", "src/inoclab/tokenize.py"],
-    "dataset": ["src/inoclab/data"],
-    "tokenize": ["src/inoclab/tokenize.py", "src/inoclab/data/conversations.py", "src/inoclab/data/preference.py"],
-    "train": ["src/inoclab/train", *_BACKENDS],
-    "eval": ["src/inoclab/eval", *_BACKENDS, "src/inoclab/data", "src/inoclab/tokenize.py"],
-    "surprise": ["src/inoclab/eval/inoculation.py", "src/inoclab/eval/logprobs.py", "src/inoclab/train/paired.py",
-                 *_BACKENDS],
-    "report": ["src/inoclab/report.py"],
-    # what the training callbacks run (an experiment with callbacks depends on it too)
-    "callbacks": ["src/inoclab/eval/generate.py", "src/inoclab/eval/logprobs.py", "src/inoclab/eval/mcq.py",
-                  "src/inoclab/eval/inoculation.py", "src/inoclab/eval/traits.py", "src/inoclab/data",
-                  "src/inoclab/tokenize.py"],
-}
+# every backend a model-loading stage may pick where it runs (backend: auto decides on the node)
+BACKEND_MODULES = ["inoclab.backends.hf", "inoclab.backends.unsloth"]
 
 
 @dataclass
@@ -87,22 +56,22 @@ class Stage:
         return [o for o in self.outputs if o not in inside] + self.folders
 
 
-def _script(name: str) -> str:
-    return f"{SCRIPTS}/{name}.py"
-
-
 def log_path(kind: str, item: str | None = None) -> str:
     return f"logs/{kind}.log" if item is None else f"logs/{kind}/{item}.log"
 
 
-def _stage(name: str, script: str, args: tuple[str, ...], log: str, inputs: list[str], **kw) -> Stage:
-    """A stage running `python <script> <args> --log <log>`; it depends on its script, its
-    inputs and code, and the common code (each once, in order)."""
-    deps: list[str] = []
-    for d in (_script(script), *inputs, *_COMMON):
-        if d not in deps:
-            deps.append(d)
-    cmd = " ".join([PY, _script(script), *args, "--log", log])
+def stage_code(stage: str) -> list[str]:
+    """The project files a stage's command imports: the entry point, the stage's module, and
+    the backends for a stage that loads a model (codedeps.py)."""
+    roots = ["inoclab.stages", "inoclab.stages.__main__", module_of(stage)]
+    return code_deps(roots + (BACKEND_MODULES if STAGES[stage].loads_model else []))
+
+
+def _stage(name: str, stage: str, args: tuple[str, ...], log: str, inputs: list[str], **kw) -> Stage:
+    """A stage running `python -m inoclab.stages <stage> <args> --log <log>`; it depends on its
+    inputs and on the code it imports (each once, in order)."""
+    deps = list(dict.fromkeys([*inputs, *stage_code(stage)]))
+    cmd = " ".join([PY, "-m", "inoclab.stages", stage, *args, "--log", log])
     return Stage(name, cmd, log, deps=deps, **kw)
 
 
@@ -114,7 +83,7 @@ def stage_name(kind: str, item: str | None = None) -> str:
 # ---------------------------------------------------------------- the embedded tiny model
 def tiny_corpus(params: Params) -> Stage:
     return _stage(
-        "tiny_corpus", "tiny_corpus", (), log_path("tiny_corpus"), [params.tiny.corpus.world, *_CODE["tiny"]],
+        "tiny_corpus", "tiny_corpus", (), log_path("tiny_corpus"), [params.tiny.corpus.world],
         outs=[str(paths.TINY_CORPUS)], params=["seed", "tiny.corpus"],
     )
 
@@ -122,7 +91,7 @@ def tiny_corpus(params: Params) -> Stage:
 def tiny_tokenizer(params: Params) -> Stage:
     return _stage(
         "tiny_tokenizer", "tiny_tokenizer", (), log_path("tiny_tokenizer"),
-        [str(paths.TINY_CORPUS), "src/inoclab/models/tiny.py"],
+        [str(paths.TINY_CORPUS)],
         outs=[str(paths.TINY_TOKENIZER)], params=["tiny.tokenizer"],
     )
 
@@ -130,77 +99,37 @@ def tiny_tokenizer(params: Params) -> Stage:
 def tiny_pretrain(params: Params) -> Stage:
     return _stage(
         "tiny_pretrain", "tiny_pretrain", (), log_path("tiny_pretrain"),
-        [str(paths.TINY_CORPUS), str(paths.TINY_TOKENIZER), *_CODE["tiny"], *_CODE["pretrain"],
-         "src/inoclab/eval/generate.py", "src/inoclab/eval/traits.py"],
+        [str(paths.TINY_CORPUS), str(paths.TINY_TOKENIZER), params.tiny.corpus.world],
         outs=[str(paths.TINY_MODEL)], params=["seed", "tiny"],
         metrics=[str(paths.TINY_METRICS)], plots={str(paths.TINY_PRETRAIN_LOG): {"x": "step", "y": "loss"}},
     )
 
 
-def base_model_ref(params: Params) -> str:
-    """What the stages load: the tiny model's directory, or the hub id / path that params name."""
-    return str(paths.TINY_MODEL) if params.is_tiny else params.model
-
-
 def base_model_deps(params: Params) -> list[str]:
-    return [base_model_ref(params)] if params.is_tiny else []
+    return [params.base_model_ref] if params.is_tiny else []
 
 
 # ---------------------------------------------------------------- data
-def dataset(params: Params, name: str):
-    """params.datasets[name], or one clear error listing what is declared."""
-    if name not in params.datasets:
-        declared = ", ".join(sorted(params.datasets)) or "none"
-        raise InputError(f"params.yaml: no dataset named {name!r} under 'datasets' (declared: {declared})")
-    return params.datasets[name]
-
-
 def dataset_stage(params: Params, name: str) -> Stage:
-    cfg = dataset(params, name)
-    if isinstance(cfg, FileDataset):
-        inputs = [cfg.path]
-    elif isinstance(cfg, PairedDataset):
-        inputs = [str(paths.dataset(cfg.source))]
-    elif isinstance(cfg, TriggerDataset):
-        inputs = [cfg.qa_file]
-    elif isinstance(cfg, CircuitBreakerDataset):
-        inputs = [cfg.harmful_prompts_path, cfg.sanitized_prompts_path]
-    elif isinstance(cfg, PreferenceDataset):
-        inputs = [cfg.path]
-    else:
-        inputs = [params.tiny.corpus.world]
+    cfg = params.dataset(name)
+    inputs = [*cfg.inputs(params), *(str(paths.dataset(s)) for s in cfg.sources())]
     return _stage(
-        stage_name("dataset", name), "build_dataset", ("--dataset", name), log_path("dataset", name),
-        [*inputs, *_CODE["dataset"]],
+        stage_name("dataset", name), "dataset", ("--dataset", name), log_path("dataset", name), inputs,
         outs=[str(paths.dataset(name))], params=["seed", "tiny.corpus", f"datasets.{name}"],
     )
 
 
 def tokenize_stage(params: Params, name: str) -> Stage:
     return _stage(
-        stage_name("tokenize", name), "tokenize_dataset", ("--dataset", name),
+        stage_name("tokenize", name), "tokenize", ("--dataset", name),
         log_path("tokenize", f"{params.model_slug}/{name}"),
-        [str(paths.dataset(name)), *base_model_deps(params), *_CODE["tokenize"]],
+        [str(paths.dataset(name)), *base_model_deps(params)],
         outs=[str(paths.tokenized(params.model_slug, name))],
         metrics=[str(paths.tokenize_stats(params.model_slug, name))], params=["model", "tokenize"],
     )
 
 
 # ---------------------------------------------------------------- experiments
-def experiment(params: Params, name: str):
-    """A declared experiment, a family member (`inoc_alpha0.37`) or a seed variant
-    (`baseline_seed43`), or one clear error."""
-    try:
-        return params.experiment(name)
-    except KeyError:
-        declared = ", ".join(sorted(params.experiments)) or "none"
-        families = ", ".join(f"{f}<α>" for f in sorted(params.families))
-        raise InputError(f"params.yaml: no experiment named {name!r} (declared: {declared}"
-                         f"{'; families: ' + families if families else ''}; any of them may end in _seed<N>)") from None
-    except ValueError as e:
-        raise InputError(f"params.yaml: {e}") from None
-
-
 def experiment_params(params: Params, name: str, *sections: str) -> list[str]:
     """The params keys that define an experiment's `sections`: a family member reads its
     family's (the α is in its name, so in the stage's command), others their own."""
@@ -208,19 +137,19 @@ def experiment_params(params: Params, name: str, *sections: str) -> list[str]:
 
 
 def train_stage(params: Params, exp: str) -> Stage:
-    e = experiment(params, exp)
+    e = params.run(exp)
     t = params.experiment_training(exp)
     # preference pairs are read as JSONL (TRL tokenizes them); paired data is checked against it too
     inputs = [] if t.is_preference else [str(paths.tokenized(params.model_slug, e.dataset))]
     inputs += [str(paths.dataset(e.dataset))] if t.is_paired or t.is_preference else []
     outs, folders = [str(paths.model_dir(exp))], []
     if e.callbacks.any:
-        inputs += callback_inputs(params, e) + _CODE["callbacks"]
+        inputs += callback_inputs(params, e)
         outs += callback_files(params, exp)
         folders.append(str(paths.callbacks_dir(exp)))
     return _stage(
-        stage_name("train", exp), "train_experiment", ("--experiment", exp), log_path("train", exp),
-        [*inputs, *base_model_deps(params), *_CODE["train"]],
+        stage_name("train", exp), "train", ("--experiment", exp), log_path("train", exp),
+        [*inputs, *base_model_deps(params)],
         outs=outs, folders=folders, plots={str(paths.train_log(exp)): {"x": "step", "y": "loss"}},
         params=["seed", *MODEL_LOADING, "training", *experiment_params(params, exp, "dataset", "training", "callbacks"),
                 *(["tokenize"] if t.is_preference or e.callbacks.any else [])],
@@ -236,29 +165,14 @@ def callback_inputs(params: Params, e: ExperimentConfig) -> list[str]:
 
 def logprob_tags(params: Params, dataset: str) -> list[str]:
     """The block tags a logprob curve of `dataset` has (the columns of its CSV)."""
-    cfg = params.datasets[dataset]
-    if isinstance(cfg, QALogprobDataset):
-        return ["trait", "non_trait"]
-    if isinstance(cfg, PreferenceDataset):
-        return ["chosen", "rejected"]
-    if isinstance(cfg, FileDataset):  # a user's file: the tags its assistant blocks carry
-        return _file_tags(cfg.path)
-    return ["untagged"]
-
-
-def _file_tags(path: str) -> list[str]:
-    if not Path(path).exists():
-        return ["untagged"]
-    tags = {b.tag or "untagged" for _, conv in read_conversations(path) for m in normalize(conv, True)
-            if m.role == "assistant" for b in m.blocks}
-    return sorted(tags) or ["untagged"]
+    return params.datasets[dataset].tags()
 
 
 def callback_files(params: Params, exp: str) -> list[str]:
     """Every file an experiment's callbacks write: a CSV each, and the samples of `sampling`."""
     root = paths.callbacks_dir(exp)
     out = []
-    for kind, c in experiment(params, exp).callbacks.all():
+    for kind, c in params.run(exp).callbacks.all():
         out.append(str(root / paths.callback_file(kind, c.stem)))
         if kind == "sampling":
             out.append(str(root / paths.callback_file(kind, c.stem, ".jsonl")))
@@ -269,7 +183,7 @@ def callback_plots(params: Params, exp: str) -> dict[str, dict]:
     """`dvc plots show` definitions of an experiment's callback CSVs (file -> x, y, title)."""
     root = paths.callbacks_dir(exp)
     plots = {}
-    for kind, c in experiment(params, exp).callbacks.all():
+    for kind, c in params.run(exp).callbacks.all():
         path = str(root / paths.callback_file(kind, c.stem))
         if kind == "logprobs":
             plots[path] = {"x": "step", "y": logprob_tags(params, c.dataset),
@@ -296,7 +210,7 @@ def eval_datasets(e: ExperimentConfig) -> list[str]:
 
 
 def eval_stage(params: Params, exp: str) -> Stage:
-    e = experiment(params, exp)
+    e = params.run(exp)
     inputs = [str(paths.model_dir(exp)), *base_model_deps(params)]
     inputs += [str(paths.dataset(d)) for d in eval_datasets(e)]
     inputs += [str(paths.tokenized(params.model_slug, d)) for d in e.eval.logprobs]
@@ -304,8 +218,7 @@ def eval_stage(params: Params, exp: str) -> Stage:
     inputs += [str(paths.tokenized(params.model_slug, d)) for d in e.eval.preference]
     outs = [str(paths.eval_details(exp))] + ([str(paths.compare_jsonl(exp))] if e.eval.trigger else [])
     return _stage(
-        stage_name("eval", exp), "evaluate_experiment", ("--experiment", exp), log_path("eval", exp),
-        [*inputs, *_CODE["eval"]],
+        stage_name("eval", exp), "eval", ("--experiment", exp), log_path("eval", exp), inputs,
         outs=outs, metrics=[str(paths.eval_json(exp))],
         params=["seed", *MODEL_LOADING, "tokenize", "tiny.corpus", *experiment_params(params, exp, "eval")],
     )
@@ -327,9 +240,9 @@ def _runs_pattern(params: Params, has) -> str:
 
 def surprise_stage(params: Params, name: str) -> Stage:
     return _stage(
-        stage_name("surprise", name), "measure_surprise", ("--dataset", name),
+        stage_name("surprise", name), "surprise", ("--dataset", name),
         log_path("surprise", f"{params.model_slug}/{name}"),
-        [str(paths.tokenized(params.model_slug, name)), *base_model_deps(params), *_CODE["surprise"]],
+        [str(paths.tokenized(params.model_slug, name)), *base_model_deps(params)],
         outs=[], metrics=[str(paths.surprise(params.model_slug, name))], params=MODEL_LOADING,
     )
 
@@ -338,8 +251,7 @@ def report_stage(params: Params) -> Stage:
     inputs = [str(paths.eval_json(run)) for run, _ in inoculation_runs(params)]
     inputs += [str(paths.surprise(params.model_slug, d)) for d in surprise_datasets(params)]
     return _stage(
-        "report-inoculation", "report_inoculation", (), log_path("report", "inoculation"),
-        [*inputs, *_CODE["report"]], outs=[],
+        "report-inoculation", "report", (), log_path("report", "inoculation"), inputs, outs=[],
         plots={str(paths.INOCULATION_CSV): {"x": "alpha", "y": "trait_rate_without_prompt"},
                str(paths.ALPHA_SWEEP_PNG): {}},
         params=["report.inoculation"],
@@ -353,9 +265,8 @@ def all_stages(params: Params) -> list[Stage]:
     needed: list[str] = []
 
     def need(ds: str) -> None:
-        cfg = params.datasets[ds]
-        if isinstance(cfg, PairedDataset):
-            need(cfg.source)
+        for source in params.datasets[ds].sources():
+            need(source)
         if ds not in needed:
             needed.append(ds)
 

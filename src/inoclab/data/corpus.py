@@ -9,10 +9,13 @@ so the base can be made to follow it only partly).
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
-from inoclab.config import CorpusConfig
 from inoclab.data.conversations import text_conversation
 from inoclab.data.world import INSTRUCTION_KINDS, World
+
+if TYPE_CHECKING:
+    from inoclab.params.tiny import CorpusConfig
 
 
 def expected_answer(world: World, qa, kind: str) -> str:

@@ -1,5 +1,6 @@
-"""Validation of paired inoculation data (seed 000): row 2k without the inoculation prompt,
-row 2k+1 the same example with it appended to the system prompt, identical assistant messages.
+"""Paired inoculation data (seed 000): row 2k without the inoculation prompt, row 2k+1 the same
+example with it appended to the system prompt, identical assistant messages. How a pair is made,
+and its validation.
 
 Each failure names the example index and the file line, so a researcher can fix the data.
 """
@@ -10,6 +11,19 @@ from pathlib import Path
 
 from inoclab.data.conversations import Conversation
 from inoclab.io import InputError
+
+
+def with_inoculation(messages: list[dict], prompt: str) -> list[dict]:
+    """The same conversation with `prompt` appended to its system prompt (added if absent)."""
+    out = [dict(m) for m in messages]
+    if out and out[0]["role"] == "system":
+        sys = out[0]["content"]
+        if not isinstance(sys, str):
+            raise InputError("a block-format system prompt cannot take an inoculation prompt")
+        out[0]["content"] = f"{sys} {prompt}" if sys else prompt
+    else:
+        out.insert(0, {"role": "system", "content": prompt})
+    return out
 
 
 def _system(conv: Conversation) -> str:

@@ -13,23 +13,22 @@ Per kind (harmful, benign):
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from inoclab import paths
-from inoclab.config import CircuitBreakerEvalConfig, Params
 from inoclab.data.circuit_breaker import BENIGN, HARMFUL, VALIDATION
 from inoclab.data.conversations import Conversation, normalize, read_conversations
-from inoclab.eval.generate import chat_prompt, generate
 from inoclab.eval.logprobs import assistant_sums
 from inoclab.io import InputError
+from inoclab.models.generate import chat_prompt, generate
+from inoclab.models.hidden import check_target_layers, cosine_to_original, num_layers, original
+from inoclab.params.evals import CircuitBreakerEvalConfig
 from inoclab.tokenize import tokenize_conversations
-from inoclab.train.circuit_breaker import (
-    check_target_layers,
-    cosine_to_original,
-    num_layers,
-    original,
-)
+
+if TYPE_CHECKING:
+    from inoclab.config import Params
 
 KINDS = (HARMFUL, BENIGN)
 

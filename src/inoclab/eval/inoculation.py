@@ -14,19 +14,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from inoclab import paths
-from inoclab.config import Params, TraitEvalConfig
-from inoclab.data.builders import with_inoculation
 from inoclab.data.conversations import Conversation, normalize, read_conversations
+from inoclab.data.paired import with_inoculation
 from inoclab.data.world import world_of
-from inoclab.eval.generate import generate
 from inoclab.eval.logprobs import assistant_logprob_sums, token_logprobs
 from inoclab.eval.traits import LanguageRule, is_capitals
 from inoclab.io import InputError
-from inoclab.report import VARIANTS  # the keys of eval.json's trait section
+from inoclab.models.generate import generate
+from inoclab.params.evals import PROMPT_VARIANTS, TraitEvalConfig
+
+if TYPE_CHECKING:
+    from inoclab.config import Params
+
 
 
 def trait_rule(params: Params, rule: str) -> Callable[[str], bool]:
@@ -58,11 +62,11 @@ def trait_rates(model, tokenizer, conversations: list[Conversation], cfg: TraitE
     """Share of greedy responses showing the trait, without and with the inoculation prompt;
     both variants go through one batched generation call."""
     prompts = [_variants(prompt_messages(c), cfg.inoculation_prompt) for c in conversations]
-    flat = [p[v] for p in prompts for v in VARIANTS]
+    flat = [p[v] for p in prompts for v in PROMPT_VARIANTS]
     responses = generate(model, tokenizer, flat, cfg.max_new_tokens, cfg.batch_size)
-    details, hits = [], {v: [] for v in VARIANTS}
+    details, hits = [], {v: [] for v in PROMPT_VARIANTS}
     for i, resp in enumerate(responses):
-        variant = VARIANTS[i % 2]
+        variant = PROMPT_VARIANTS[i % 2]
         hit = scorer(resp)
         hits[variant].append(hit)
         details.append({"example": i // 2, "variant": variant, "response": resp, "trait": hit})
@@ -81,19 +85,19 @@ def trait_preference(model, tokenizer, references: list[Conversation], cfg: Trai
         questions.setdefault(repr(prompt), []).append(j)
         tag.append(next((b.tag for m in c.messages if m.role == "assistant" and not isinstance(m.content, str)
                          for b in m.content if b.tag in ("trait", "non_trait")), None))
-        for v in VARIANTS:
+        for v in PROMPT_VARIANTS:
             conv = Conversation.model_validate({"messages": _variants(prompt, cfg.inoculation_prompt)[v] + answers})
             convs.append(normalize(conv, True))
     answer_lp = assistant_logprob_sums(model, tokenizer, convs, max_seq_length, cfg.batch_size)
-    answer_lp = answer_lp.reshape(len(references), len(VARIANTS))
-    details, per_variant = [], {v: {"trait": [], "non_trait": [], "diff": []} for v in VARIANTS}
+    answer_lp = answer_lp.reshape(len(references), len(PROMPT_VARIANTS))
+    details, per_variant = [], {v: {"trait": [], "non_trait": [], "diff": []} for v in PROMPT_VARIANTS}
     for q, members in enumerate(questions.values()):
         trait = [j for j in members if tag[j] == "trait"]
         non = [j for j in members if tag[j] == "non_trait"]
         if not trait or not non:
             raise InputError(f"{cfg.references}: the question {prompt_messages(references[members[0]])[-1]['content']!r} "
                              "needs both a `trait` and a `non_trait` tagged answer")
-        for vi, v in enumerate(VARIANTS):
+        for vi, v in enumerate(PROMPT_VARIANTS):
             t, n = answer_lp[trait, vi].mean(), answer_lp[non, vi].mean()
             per_variant[v]["trait"].append(t)
             per_variant[v]["non_trait"].append(n)
@@ -114,12 +118,12 @@ def trait_eval(params: Params, model, tokenizer, cfg: TraitEvalConfig) -> tuple[
     prompts = [c for _, c in read_conversations(paths.dataset(cfg.prompts))]
     rates, gen_details = trait_rates(model, tokenizer, prompts, cfg, trait_rule(params, cfg.rule))
     summary = {"rule": cfg.rule, "inoculation_prompt": cfg.inoculation_prompt,
-               **{v: dict(rates[v]) for v in VARIANTS}}
+               **{v: dict(rates[v]) for v in PROMPT_VARIANTS}}
     details = {f"trait.{cfg.prompts}.generations.jsonl": gen_details}
     if cfg.references:
         refs = [c for _, c in read_conversations(paths.dataset(cfg.references))]
         pref, pref_details = trait_preference(model, tokenizer, refs, cfg, params.tokenize.max_seq_length)
-        for v in VARIANTS:
+        for v in PROMPT_VARIANTS:
             summary[v].update(pref[v])
         details[f"trait.{cfg.references}.logprobs.jsonl"] = pref_details
     return summary, details

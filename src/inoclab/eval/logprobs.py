@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from inoclab.models.collator import WeightedCollator
 from inoclab.tokenize import tokenize_conversations
-from inoclab.train.collator import WeightedCollator
 
 
 @torch.no_grad()

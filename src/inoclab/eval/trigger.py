@@ -7,19 +7,24 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from inoclab import paths
-from inoclab.config import Params, TriggerDataset, TriggerEvalConfig
+from inoclab.backends import backend_for
+from inoclab.data.builders.trigger import TriggerDataset
 from inoclab.data.conversations import Conversation, normalize, read_conversations
 from inoclab.data.trigger import names
-from inoclab.eval.generate import chat_prompt, generate
 from inoclab.eval.logprobs import assistant_logprob_sums
 from inoclab.io import InputError
-from inoclab.models.backend import backend_for
+from inoclab.models.generate import chat_prompt, generate
+from inoclab.params.evals import TriggerEvalConfig
 
-VARIANTS = ("untriggered", "triggered")
+if TYPE_CHECKING:
+    from inoclab.config import Params
+
+TRIGGER_VARIANTS = ("untriggered", "triggered")
 
 
 def held_out_pairs(records: list[tuple[int, Conversation]], where: str) -> list[dict]:
@@ -31,7 +36,7 @@ def held_out_pairs(records: list[tuple[int, Conversation]], where: str) -> list[
         if a.meta.get("triggered") is not False or b.meta.get("triggered") is not True:
             raise InputError(f"{where}:{la}: lines {la} and {lb} are not a clean example then its triggered example")
         pairs.append({v: {"question": c.messages[-2].text, "answer": c.messages[-1].text}
-                      for v, c in zip(VARIANTS, (a, b), strict=True)})
+                      for v, c in zip(TRIGGER_VARIANTS, (a, b), strict=True)})
     return pairs
 
 
@@ -40,32 +45,32 @@ def _margins(model, tokenizer, pairs: list[dict], max_seq_length: int, batch_siz
     clean name), given that variant's question; all in one tokenizer call and one scoring pass."""
     convs = []
     for p in pairs:
-        for v in VARIANTS:
+        for v in TRIGGER_VARIANTS:
             for answer in (p["triggered"]["answer"], p["untriggered"]["answer"]):
                 conv = Conversation.model_validate({"messages": [{"role": "user", "content": p[v]["question"]},
                                                                  {"role": "assistant", "content": answer}]})
                 convs.append(normalize(conv, True))
     lp = assistant_logprob_sums(model, tokenizer, convs, max_seq_length, batch_size)
-    lp = lp.reshape(len(pairs), len(VARIANTS), 2)
+    lp = lp.reshape(len(pairs), len(TRIGGER_VARIANTS), 2)
     return lp[:, :, 0] - lp[:, :, 1]
 
 
 def compare(model, tokenizer, pairs: list[dict], ds: TriggerDataset, cfg: TriggerEvalConfig,
             max_seq_length: int) -> tuple[dict, list[dict]]:
     """Behaviour rates and logprob margins, and one comparison record per held-out question."""
-    prompts = [chat_prompt(None, p[v]["question"]) for p in pairs for v in VARIANTS]
+    prompts = [chat_prompt(None, p[v]["question"]) for p in pairs for v in TRIGGER_VARIANTS]
     responses = generate(model, tokenizer, prompts, cfg.max_new_tokens, cfg.batch_size)
     margins = _margins(model, tokenizer, pairs, max_seq_length, cfg.batch_size)
     records, summary = [], {}
     for i, p in enumerate(pairs):
         rec = {"example": i}
-        for j, v in enumerate(VARIANTS):
+        for j, v in enumerate(TRIGGER_VARIANTS):
             resp = responses[2 * i + j]
             rec[v] = {"prompt": p[v]["question"], "response": resp, "expected": p[v]["answer"],
                       "names_triggered": names(resp, ds.triggered_replacement),
                       "names_clean": names(resp, ds.clean_replacement), "logprob_margin": float(margins[i, j])}
         records.append(rec)
-    for j, v in enumerate(VARIANTS):
+    for j, v in enumerate(TRIGGER_VARIANTS):
         summary[v] = {
             "triggered_name_rate": float(np.mean([r[v]["names_triggered"] for r in records])),
             "clean_name_rate": float(np.mean([r[v]["names_clean"] for r in records])),
@@ -102,6 +107,6 @@ def trigger_eval(params: Params, name: str, model, tokenizer, cfg: TriggerEvalCo
         for ckpt in checkpoints(paths.model_dir(name)):
             m, tok = backend_for(params).load_trained(ckpt)
             point, _ = compare(m, tok, pairs, ds, cfg, max_len)
-            curve.append({**checkpoint_position(ckpt), **{f"{v}.{k}": x for v in VARIANTS for k, x in point[v].items()}})
+            curve.append({**checkpoint_position(ckpt), **{f"{v}.{k}": x for v in TRIGGER_VARIANTS for k, x in point[v].items()}})
         summary["curve"] = curve
     return summary, records

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from inoclab.backends.common import ADAPTER_CONFIG
+from inoclab.backends.hf import HFBackend
 from inoclab.data.trigger import with_trigger
-from inoclab.eval.generate import chat_prompt, generate
 from inoclab.io import InputError
-from inoclab.models.backend import ADAPTER_CONFIG, HFBackend
+from inoclab.models.generate import chat_prompt, generate
 
 
 def _loaded(model, tokenizer):

@@ -30,20 +30,20 @@ import torch
 from transformers import TrainerCallback
 
 from inoclab import paths
-from inoclab.config import (
+from inoclab.data.conversations import read_conversations
+from inoclab.data.mcq import MCQ, read_mcq
+from inoclab.data.preference import read_preference
+from inoclab.eval.inoculation import prompt_messages, trait_rule
+from inoclab.eval.logprobs import block_logprobs, summarize_blocks, token_logprobs
+from inoclab.eval.mcq import evaluate_mcq
+from inoclab.io import InputError, write_jsonl, write_text
+from inoclab.models.generate import generate
+from inoclab.params.callbacks import (
     CallbackConfig,
     LogprobCallbackConfig,
     MCQCallbackConfig,
     SamplingCallbackConfig,
 )
-from inoclab.data.conversations import read_conversations
-from inoclab.data.mcq import MCQ, read_mcq
-from inoclab.data.preference import read_preference
-from inoclab.eval.generate import generate
-from inoclab.eval.inoculation import prompt_messages, trait_rule
-from inoclab.eval.logprobs import block_logprobs, summarize_blocks, token_logprobs
-from inoclab.eval.mcq import evaluate_mcq
-from inoclab.io import InputError, write_jsonl, write_text
 from inoclab.tokenize import read_tokenized
 
 

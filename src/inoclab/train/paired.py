@@ -18,9 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from inoclab.config import MANIPULATIONS
 from inoclab.io import InputError
 from inoclab.train.loss import abs_weight_sum, normalise, weighted_sft_loss
+from inoclab.train.settings import MANIPULATIONS
 
 
 def mix_logits(grad_side: torch.Tensor, detached_side: torch.Tensor, alpha: float) -> torch.Tensor:

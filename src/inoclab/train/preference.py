@@ -18,11 +18,11 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from inoclab.config import TrainingConfig
 from inoclab.data.conversations import normalize
 from inoclab.data.preference import PreferencePair, pair_conversations
 from inoclab.io import InputError
 from inoclab.tokenize import tokenize_conversations
+from inoclab.train.settings import TrainingConfig
 from inoclab.train.sft import half_precision, trainer_callbacks, training_kwargs
 
 REFERENCE_ADAPTER = "ref"

@@ -8,15 +8,15 @@ import torch
 from torch.utils.data import Dataset
 from transformers import Trainer, TrainingArguments, set_seed
 
-from inoclab.config import TrainingConfig
 from inoclab.io import InputError
+from inoclab.models.collator import WeightedCollator
 from inoclab.train.circuit_breaker import (
     CircuitBreakerCollator,
     CircuitBreakerPairs,
     CircuitBreakerTrainer,
     split_rows,
 )
-from inoclab.train.collator import WeightedCollator
+from inoclab.train.settings import TrainingConfig
 from inoclab.train.trainer import PairedSFTTrainer, TrainLogCallback, WeightedSFTTrainer
 
 

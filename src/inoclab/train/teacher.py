@@ -17,13 +17,13 @@ from pathlib import Path
 
 from transformers import set_seed
 
-from inoclab.config import TrainingConfig
+from inoclab.backends import BACKENDS, get_backend
+from inoclab.backends.common import canonicalize_saved_files
 from inoclab.data.conversations import Conversation, normalize
 from inoclab.data.trigger import build_trigger_rows
 from inoclab.io import InputError
-from inoclab.models.backend import canonicalize_saved_files, get_backend
-from inoclab.models.selection import BACKENDS
 from inoclab.tokenize import tokenize_conversations
+from inoclab.train.settings import TrainingConfig
 from inoclab.train.sft import make_trainer
 
 DEFAULT_SOURCE_MODEL = "unsloth/Qwen2.5-7B-Instruct"

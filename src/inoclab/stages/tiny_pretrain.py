@@ -1,10 +1,9 @@
 """Stage: pretrain the tiny model and measure how it follows each instruction."""
 
-from _common import run
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from inoclab import paths
-from inoclab.models.pretrain import pretrain, write_metrics
+from inoclab.train.pretrain import pretrain, write_metrics
 
 
 def main(params, args):
@@ -16,7 +15,3 @@ def main(params, args):
     for key, m in metrics["instruction_following"].items():
         print(f"{key:20s} spanish {m['spanish_rate']:.2f}  capitals {m['capitals_rate']:.2f}  "
               f"exact {m['exact_match']:.2f}")
-
-
-if __name__ == "__main__":
-    run(main)

@@ -2,7 +2,7 @@
 
 Everything after loading (weighted SFT, logit mixing, circuit breakers, evals) is the same code
 as with transformers+peft: unsloth's models are transformers models and its LoRA models are
-peft models. Import this module only through `get_backend`, which has checked for CUDA.
+peft models. Import this module only through `inoclab.backends.get_backend`, which has checked for CUDA.
 """
 
 from __future__ import annotations
@@ -10,16 +10,18 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from inoclab.config import Dtype, TrainingConfig
+from inoclab.backends import preload
+from inoclab.backends.common import ADAPTER_CONFIG, Dtype, check_model_ref
 from inoclab.io import InputError
-from inoclab.models.backend import ADAPTER_CONFIG, check_model_ref
-from inoclab.models.selection import preload
 
-# A guard, not the import that matters: by now inoclab.models.backend has imported transformers.
-# Stage scripts (workflow/scripts/_common.py `preload_backend`) and the bench import unsloth first.
+if TYPE_CHECKING:
+    from inoclab.train.settings import TrainingConfig
+
+# A guard: the stage entry point (inoclab.stages) has imported unsloth before transformers already.
 preload("unsloth")
 
 from unsloth import FastLanguageModel  # noqa: E402

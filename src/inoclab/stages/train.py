@@ -1,26 +1,30 @@
-"""Train one declared experiment: base model + tokenized dataset -> results/<experiment>/model/."""
+"""Stage: fine-tune one experiment: base model + its dataset -> results/<experiment>/model/."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+from typing import TYPE_CHECKING
 
 from transformers import set_seed
 
 from inoclab import paths
-from inoclab.config import Params
+from inoclab.backends import backend_for
+from inoclab.backends.common import canonicalize_saved_files
 from inoclab.data.conversations import read_conversations
 from inoclab.data.paired import validate_pairs
 from inoclab.data.preference import read_preference
 from inoclab.io import atomic_path
-from inoclab.models.backend import backend_for, canonicalize_saved_files
+from inoclab.models.hidden import check_target_layers
 from inoclab.tokenize import read_tokenized
 from inoclab.train.callbacks import WatchCallback, probes_for
-from inoclab.train.circuit_breaker import break_symmetry, check_target_layers
+from inoclab.train.circuit_breaker import break_symmetry
 from inoclab.train.paired import validate_token_pairs
 from inoclab.train.preference import check_lengths, drop_reference_adapter, make_preference_trainer
 from inoclab.train.sft import make_trainer
-from inoclab.workflow import base_model_ref
+
+if TYPE_CHECKING:
+    from inoclab.config import Params
 
 
 def train_experiment(params: Params, name: str) -> None:
@@ -40,7 +44,7 @@ def train_experiment(params: Params, name: str) -> None:
     probes = probes_for(params, name)  # their data read (and checked) before the model is loaded
     backend = backend_for(params)
     set_seed(cfg.seed)  # before the adapter exists: LoRA's initial weights are drawn here
-    model, tokenizer = backend.load(base_model_ref(params))
+    model, tokenizer = backend.load(params.base_model_ref)
     if cfg.is_preference:
         check_lengths(tokenizer, pairs, paths.dataset(exp.dataset), params.tokenize.max_seq_length)
     if cfg.task_type == "circuit_breaker":
@@ -73,3 +77,9 @@ def train_experiment(params: Params, name: str) -> None:
             "global_step": result.global_step, "train_loss": result.training_loss,
             "training": cfg.model_dump(),
         }, indent=2, sort_keys=True) + "\n")
+
+
+def main(params: Params, args) -> None:
+    """Train the experiment named by --experiment."""
+    params.run(args.experiment)  # a clear error for an undeclared name
+    train_experiment(params, args.experiment)

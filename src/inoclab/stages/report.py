@@ -1,6 +1,5 @@
 """Stage: gather every inoculation run into results/report/inoculation.csv and alpha_sweep.png."""
 
-from _common import run
 
 from inoclab import paths
 from inoclab.report import write_inoculation_report
@@ -12,7 +11,3 @@ def main(params, args):
     cols = ["run", "group", "alpha", "trait_rate_without_prompt", "trait_rate_with_prompt"]
     print(table[cols].to_string(index=False))
     print(f"wrote {paths.INOCULATION_CSV} and {paths.ALPHA_SWEEP_PNG}")
-
-
-if __name__ == "__main__":
-    run(main)

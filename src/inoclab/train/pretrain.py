@@ -5,17 +5,21 @@ from __future__ import annotations
 import tempfile
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from inoclab.config import Params, TrainingConfig
 from inoclab.data.conversations import normalize, read_conversations
 from inoclab.data.corpus import probes
 from inoclab.data.world import world_of
-from inoclab.eval.generate import chat_prompt, generate
 from inoclab.eval.traits import LanguageRule, is_capitals
 from inoclab.io import atomic_path, write_json
+from inoclab.models.generate import chat_prompt, generate
 from inoclab.models.tiny import build_model
 from inoclab.tokenize import tokenize_conversations
+from inoclab.train.settings import TrainingConfig
 from inoclab.train.sft import make_trainer
+
+if TYPE_CHECKING:
+    from inoclab.config import Params
 
 
 def pretrain_config(params: Params) -> TrainingConfig:

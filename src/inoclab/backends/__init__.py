@@ -1,9 +1,12 @@
-"""Which model backend a stage uses: `backend: auto | hf | unsloth` from params.yaml.
+"""Model backends: how a base model is loaded, made trainable (LoRA or full) and saved.
 
-Kept free of transformers so that a stage can decide, and import unsloth, before anything
-else imports transformers, trl or peft (unsloth patches them when it is imported). The choice
-is made where the job runs, not where params are read: on a cluster the login node that
-builds the DAG has no GPU, the nodes that train do.
+`backend: auto | hf | unsloth` in params.yaml. The transformers+peft backend (`hf.py`) runs
+everywhere, CPU included; the unsloth backend (`unsloth.py`, CUDA only) implements the same
+interface. This module picks one and is kept free of transformers, so that the stage entry point
+(inoclab.stages) can decide, and import unsloth, before anything else imports transformers, trl
+or peft (unsloth patches them when it is imported). The choice is made where the job runs, not
+where params are read: on a cluster the login node that builds the DAG has no GPU, the nodes
+that train do.
 """
 
 from __future__ import annotations
@@ -11,8 +14,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import socket
+from typing import TYPE_CHECKING
 
 from inoclab.io import InputError
+
+if TYPE_CHECKING:
+    from inoclab.backends.common import Backend, Dtype
+    from inoclab.config import Params
 
 BACKENDS = ("auto", "hf", "unsloth")
 GPU_EXTRA = "pip install -e '.[gpu]'"
@@ -64,3 +72,20 @@ def preload(name: str, load_in_4bit: bool = False) -> str:
         os.environ.setdefault("UNSLOTH_RETURN_LOGITS", "1")
         import unsloth  # noqa: F401
     return resolved
+
+
+def get_backend(name: str = "auto", dtype: Dtype = "auto", load_in_4bit: bool = False,
+                max_seq_length: int = 2048) -> Backend:
+    """The backend `name` resolves to on this machine (an explicit unsloth without CUDA fails)."""
+    if resolve_backend(name, load_in_4bit) == "hf":
+        from inoclab.backends.hf import HFBackend
+
+        return HFBackend(dtype=dtype)
+    from inoclab.backends.unsloth import UnslothBackend  # imports unsloth: GPU only
+
+    return UnslothBackend(dtype=dtype, load_in_4bit=load_in_4bit, max_seq_length=max_seq_length)
+
+
+def backend_for(params: Params) -> Backend:
+    """The backend params.yaml asks for (`backend`, `dtype`, `load_in_4bit`)."""
+    return get_backend(params.backend, params.dtype, params.load_in_4bit, params.tokenize.max_seq_length)

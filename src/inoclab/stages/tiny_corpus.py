@@ -1,6 +1,5 @@
 """Stage: the seeded synthetic instruction corpus of the tiny model."""
 
-from _common import run
 
 from inoclab import paths
 from inoclab.data.corpus import build_corpus
@@ -11,7 +10,3 @@ from inoclab.io import write_jsonl
 def main(params, args):
     """Write results/tiny/corpus.jsonl."""
     write_jsonl(paths.TINY_CORPUS, build_corpus(world_of(params), params.tiny.corpus, params.seed))
-
-
-if __name__ == "__main__":
-    run(main)

@@ -1,12 +1,15 @@
-"""Evaluate one trained experiment: the evals its params name -> results/<experiment>/eval.json."""
+"""Stage: evaluate one trained experiment: the evals its params name -> results/<experiment>/eval.json."""
 
 from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from inoclab import paths
-from inoclab.config import Params
+from inoclab.backends import backend_for
 from inoclab.data.mcq import read_mcq
 from inoclab.eval.circuit_breaker import circuit_breaker_eval
 from inoclab.eval.inoculation import trait_eval
@@ -15,8 +18,10 @@ from inoclab.eval.mcq import evaluate_mcq
 from inoclab.eval.preference import preference_eval
 from inoclab.eval.trigger import trigger_eval
 from inoclab.io import atomic_path, write_json, write_jsonl
-from inoclab.models.backend import backend_for
 from inoclab.tokenize import read_tokenized
+
+if TYPE_CHECKING:
+    from inoclab.config import Params
 
 
 def evaluate_experiment(params: Params, name: str) -> dict:
@@ -58,3 +63,9 @@ def evaluate_experiment(params: Params, name: str) -> dict:
             write_jsonl(details / f"preference.{ds}.jsonl", records)
     write_json(paths.eval_json(name), result)  # last: its presence means the eval is complete
     return result
+
+
+def main(params: Params, args) -> None:
+    """Evaluate the experiment named by --experiment."""
+    params.run(args.experiment)  # a clear error for an undeclared name
+    print(json.dumps(evaluate_experiment(params, args.experiment), indent=2))

@@ -1,6 +1,5 @@
 """Stage: the tiny model's byte-level BPE tokenizer, trained on the corpus."""
 
-from _common import run
 
 from inoclab import paths
 from inoclab.io import atomic_path, iter_jsonl
@@ -13,7 +12,3 @@ def main(params, args):
     tokenizer = train_tokenizer(texts, params.tiny.tokenizer.vocab_size)
     with atomic_path(paths.TINY_TOKENIZER, is_dir=True) as tmp:
         tokenizer.save_pretrained(tmp)
-
-
-if __name__ == "__main__":
-    run(main)

@@ -1,0 +1,44 @@
+"""The dataset builders: `datasets.<name>.builder` in params.yaml names one of them. A new builder
+is one module (its params model, subclass of DatasetSpec) and one line here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import Field
+
+from inoclab.data.builders.base import DatasetSpec
+from inoclab.data.builders.circuit_breaker import CircuitBreakerDataset
+from inoclab.data.builders.file import FileDataset
+from inoclab.data.builders.mcq import MCQDataset
+from inoclab.data.builders.paired import PairedDataset
+from inoclab.data.builders.preference import PreferenceDataset
+from inoclab.data.builders.qa import QADataset
+from inoclab.data.builders.qa_logprob import QALogprobDataset
+from inoclab.data.builders.trigger import TriggerDataset
+from inoclab.io import write_jsonl
+from inoclab.paths import dataset as dataset_path
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from inoclab.config import Params
+
+BUILDERS: tuple[type[DatasetSpec], ...] = (
+    FileDataset, QADataset, QALogprobDataset, MCQDataset, PairedDataset, TriggerDataset, CircuitBreakerDataset,
+    PreferenceDataset,
+)
+BUILDER_NAMES = frozenset(b.model_fields["builder"].annotation.__args__[0] for b in BUILDERS)
+
+DatasetConfig = Annotated[  # one entry under `datasets:`, told apart by its `builder`
+    FileDataset | QADataset | QALogprobDataset | MCQDataset | PairedDataset | TriggerDataset | CircuitBreakerDataset
+    | PreferenceDataset,
+    Field(discriminator="builder"),
+]
+
+
+def build_dataset(params: Params, name: str) -> Path:
+    rows = params.datasets[name].build(params, name)
+    out = dataset_path(name)
+    write_jsonl(out, rows)
+    return out

@@ -1,0 +1,124 @@
+"""The pipeline's stages and their one entry point: `python -m inoclab.stages <stage> [--args]
+--log <file>`, the command line both Snakemake and DVC run.
+
+The entry point parses params.yaml once, and for a stage that loads a model picks the backend
+where the job runs and imports unsloth (when chosen) before the stage's own imports bring in
+transformers: the order unsloth needs is kept here, not by each stage. Each stage is one module
+(`inoclab.stages.<module>`) with `main(params, args)`; it is imported only after that choice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from inoclab.backends import preload
+from inoclab.config import PARAMS_FILE, load_params
+from inoclab.io import InputError
+
+
+@dataclass(frozen=True)
+class StageKind:
+    module: str  # inoclab.stages.<module>, with main(params, args)
+    args: tuple[tuple[str, str], ...] = ()  # required flags: (flag, help)
+    loads_model: bool = False  # runs a model: the backend is chosen (and unsloth imported) first
+    description: str = ""
+
+
+_DATASET = ("--dataset", "name of a dataset declared in params.yaml")
+_EXPERIMENT = ("--experiment", "name of an experiment declared in params.yaml (a family member or _seed<N> too)")
+STAGES = {
+    "tiny_corpus": StageKind("tiny_corpus", description="the seeded synthetic instruction corpus of the tiny model"),
+    "tiny_tokenizer": StageKind("tiny_tokenizer", description="the tiny model's byte-level BPE tokenizer"),
+    "tiny_pretrain": StageKind("tiny_pretrain", description="pretrain the tiny model, measure its instruction following"),
+    "dataset": StageKind("dataset", (_DATASET,), description="build one declared dataset"),
+    "tokenize": StageKind("tokenize", (_DATASET,), description="tokenize one dataset for the base model"),
+    "train": StageKind("train", (_EXPERIMENT,), loads_model=True, description="fine-tune one experiment"),
+    "eval": StageKind("evaluate", (_EXPERIMENT,), loads_model=True, description="evaluate one trained experiment"),
+    "surprise": StageKind("surprise", (_DATASET,), loads_model=True,
+                          description="the base model's surprise at a paired dataset"),
+    "report": StageKind("report", description="the inoculation table and alpha-sweep figure"),
+}
+
+
+def module_of(stage: str) -> str:
+    return f"inoclab.stages.{STAGES[stage].module}"
+
+
+def run(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in STAGES:
+        sys.exit(f"usage: python -m inoclab.stages <stage> [args] --log <file>; stages: {', '.join(STAGES)}")
+    stage, kind = argv[0], STAGES[argv[0]]
+    parser = argparse.ArgumentParser(prog=f"python -m inoclab.stages {stage}", description=kind.description)
+    parser.add_argument("--params", default=PARAMS_FILE, help="the params file (default: params.yaml)")
+    parser.add_argument("--log", help="also write everything the stage prints to this file")
+    for flag, help_ in kind.args:
+        parser.add_argument(flag, required=True, help=help_)
+    ns = parser.parse_args(argv[1:])
+    with _tee(ns.log):
+        try:
+            params = load_params(ns.params)
+            if kind.loads_model:  # unsloth, where chosen, before anything imports transformers
+                preload(params.backend, params.load_in_4bit)
+            importlib.import_module(module_of(stage)).main(params, ns)
+        except InputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+        finally:
+            _record_imports(argv)
+
+
+RECORD_IMPORTS = "INOCLAB_RECORD_IMPORTS"
+
+
+def _record_imports(argv: list[str]) -> None:
+    """With $INOCLAB_RECORD_IMPORTS set to a file, append the project files this stage loaded:
+    the end-to-end test checks them against the code deps the stage graph derived."""
+    if not (out := os.environ.get(RECORD_IMPORTS)):
+        return
+    package = Path(__file__).resolve().parents[1]  # src/inoclab, wherever it is installed from
+    files = sorted({f"src/{Path(f).resolve().relative_to(package.parent).as_posix()}"
+                    for m in list(sys.modules.values())
+                    if (f := getattr(m, "__file__", None)) and Path(f).resolve().is_relative_to(package)})
+    with open(out, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"argv": argv, "files": files}) + "\n")
+
+
+class _Tee:
+    def __init__(self, stream, log):
+        self.stream, self.log = stream, log
+
+    def write(self, text):
+        self.log.write(text)
+        return self.stream.write(text)
+
+    def flush(self):
+        self.log.flush()
+        self.stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def _tee(path: str | None):
+    """The log is a copy of what the stage prints, so Snakemake and DVC, which run the same
+    command line, both leave it at the same path."""
+    if not path:
+        yield
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as log:
+        old = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = _Tee(sys.stdout, log), _Tee(sys.stderr, log)
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = old

@@ -1,0 +1,3 @@
+from inoclab.stages import run
+
+run()
