@@ -268,12 +268,11 @@ class Params(Strict):
     # -------------------------------------------------------------- derived values
     def is_mcq(self, dataset: str) -> bool:
         """MCQ datasets are scored directly; every other dataset is tokenized conversations."""
-        d = self.datasets[dataset]
-        return isinstance(d, MCQDataset) or (isinstance(d, FileDataset) and d.format == "mcq")
+        return self.datasets[dataset].kind == "mcq"
 
     def is_preference(self, dataset: str) -> bool:
         """Preference pairs: trained on by DPO/ORPO; tokenized as two tagged rows per pair."""
-        return isinstance(self.datasets[dataset], PreferenceDataset)
+        return self.datasets[dataset].kind == "preference"
 
     def experiment(self, name: str) -> ExperimentConfig:
         """A declared experiment, a family member (`inoc_alpha0.37`), or either run with another
