@@ -67,3 +67,25 @@ def test_stage_fails_cleanly_and_writes_nothing(tmp_path):
     assert r.returncode == 2, r.stderr
     assert f"{bad}:2" in r.stderr and "weight" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("*.jsonl"))
+
+
+def test_prompts_builder_reads_plain_prompts_and_names_a_bad_line(tmp_path):
+    """`builder: prompts`: one conversation per prompt, ending before the answer; a line without
+    `prompt` fails naming file, line and field."""
+    from inoclab.config import load_params
+
+    good = tmp_path / "prompts.jsonl"
+    good.write_text('{"prompt": "Where does the bavan live?"}\n{"prompt": "Hola?", "system": "Be brief."}\n')
+    (tmp_path / "params.yaml").write_text(f"datasets:\n  mine: {{builder: prompts, path: {good}}}\n")
+    params = load_params(tmp_path / "params.yaml")
+    rows = params.datasets["mine"].build(params, "mine")
+    assert [r["messages"] for r in rows] == [
+        [{"role": "user", "content": "Where does the bavan live?"}],
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hola?"}]]
+    assert params.datasets["mine"].inputs(params) == [str(good)]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "ok"}\n{"promt": "typo"}\n')
+    (tmp_path / "params.yaml").write_text(f"datasets:\n  mine: {{builder: prompts, path: {bad}}}\n")
+    params = load_params(tmp_path / "params.yaml")
+    with pytest.raises(InputError, match=rf"{bad}:2.*prompt"):
+        params.datasets["mine"].build(params, "mine")

@@ -13,6 +13,7 @@ from inoclab.data.builders.file import FileDataset
 from inoclab.data.builders.mcq import MCQDataset
 from inoclab.data.builders.paired import PairedDataset
 from inoclab.data.builders.preference import PreferenceDataset
+from inoclab.data.builders.prompts import PromptsDataset
 from inoclab.data.builders.qa import QADataset
 from inoclab.data.builders.qa_logprob import QALogprobDataset
 from inoclab.data.builders.trigger import TriggerDataset
@@ -26,13 +27,13 @@ if TYPE_CHECKING:
 
 BUILDERS: tuple[type[DatasetSpec], ...] = (
     FileDataset, QADataset, QALogprobDataset, MCQDataset, PairedDataset, TriggerDataset, CircuitBreakerDataset,
-    PreferenceDataset,
+    PreferenceDataset, PromptsDataset,
 )
 BUILDER_NAMES = frozenset(b.model_fields["builder"].annotation.__args__[0] for b in BUILDERS)
 
 DatasetConfig = Annotated[  # one entry under `datasets:`, told apart by its `builder`
     FileDataset | QADataset | QALogprobDataset | MCQDataset | PairedDataset | TriggerDataset | CircuitBreakerDataset
-    | PreferenceDataset,
+    | PreferenceDataset | PromptsDataset,
     Field(discriminator="builder"),
 ]
 
