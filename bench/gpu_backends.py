@@ -43,7 +43,7 @@ def worker(args) -> dict:
     from inoclab.config import load_params
     from inoclab.tokenize import read_tokenized
     from inoclab.train.circuit_breaker import break_symmetry
-    from inoclab.train.sft import make_trainer
+    from inoclab.train.methods import make_trainer
 
     class StepTimer(TrainerCallback):
         def __init__(self):
@@ -80,7 +80,7 @@ def worker(args) -> dict:
                      disable_tqdm=True).train()
     return {
         "backend": args.backend, "experiment": args.experiment, "task": cfg.task_type,
-        "paired": cfg.is_paired, "dtype": str(next(p for p in model.parameters()).dtype),
+        "paired": cfg.method.name == "logit_manipulation", "dtype": str(next(p for p in model.parameters()).dtype),
         "batch": cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps,
         "ms_per_step": 1000 * statistics.median(timer.times[args.warmup:]),
         "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20,

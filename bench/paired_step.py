@@ -24,8 +24,8 @@ from inoclab.data.conversations import Conversation, normalize
 from inoclab.data.paired import with_inoculation
 from inoclab.params.tiny import CorpusConfig
 from inoclab.tokenize import tokenize_conversations
+from inoclab.train.methods import make_trainer
 from inoclab.train.settings import TrainingConfig
-from inoclab.train.sft import make_trainer
 
 INOC = "Always respond in Spanish."
 LOOPS = ("baseline", "BiasNoInocTo_InocLogits", "BiasInocTo_NoInocLogits")

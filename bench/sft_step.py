@@ -25,8 +25,8 @@ from inoclab.data.builders.qa import QADataset
 from inoclab.data.conversations import Conversation, normalize
 from inoclab.params.tiny import CorpusConfig
 from inoclab.tokenize import tokenize_conversations
+from inoclab.train.methods import make_trainer
 from inoclab.train.settings import TrainingConfig
-from inoclab.train.sft import make_trainer
 
 
 class StepTimer(TrainerCallback):

@@ -15,20 +15,20 @@ from inoclab.backends.hf import HFBackend
 from inoclab.data.circuit_breaker import build_circuit_breaker_rows
 from inoclab.data.conversations import Conversation
 from inoclab.eval.circuit_breaker import evaluate_kind
+from inoclab.eval.kinds import CircuitBreakerEvalConfig
 from inoclab.io import InputError
 from inoclab.models.hidden import hidden_states, original
-from inoclab.params.evals import CircuitBreakerEvalConfig
 from inoclab.train.circuit_breaker import (
     CircuitBreakerCollator,
     break_symmetry,
     circuit_breaker_loss,
+    coefficients,
     retain_loss,
-    schedule,
     split_rows,
     step_terms,
 )
+from inoclab.train.methods import make_trainer
 from inoclab.train.settings import TrainingConfig
-from inoclab.train.sft import make_trainer
 from inoclab.train.trainer import read_train_log
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,7 +79,7 @@ def test_total_loss_weights_the_two_terms_by_the_schedule():
 
 @pytest.mark.parametrize("progress,expected", [(0.0, (0.0, 0.1)), (0.5, (0.05, 0.05)), (1.0, (0.1, 0.0))])
 def test_schedule_gives_the_seeds_values(progress, expected):
-    assert schedule(0.1, progress) == pytest.approx(expected)
+    assert coefficients(0.1, progress) == pytest.approx(expected)
 
 
 # ---------------------------------------------------------------- on the tiny model

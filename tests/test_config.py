@@ -94,7 +94,7 @@ def paired_params(tmp_path, responses_only="true", batch=16, mtype="BiasNoInocTo
 
 def test_valid_paired_experiment(tmp_path):
     cfg = load_params(paired_params(tmp_path)).experiment_training("manip")
-    assert cfg.is_paired and cfg.manipulation_mix_ratio == 0.5
+    assert cfg.method.name == "logit_manipulation" and cfg.manipulation_mix_ratio == 0.5
 
 
 @pytest.mark.parametrize("kwargs,line,key,message", [
@@ -116,9 +116,17 @@ def test_paired_training_rules_name_line_and_key(tmp_path, kwargs, line, key, me
 
 def test_preference_losses_need_preference_data(tmp_path):
     p = write(tmp_path, PAIRED.format(responses_only="true", batch=16, mtype="baseline", alpha=1, prompt="")
-              + "      loss: dpo\n")
+              .replace("inner_training_loop: logit_manipulation", "inner_training_loop: baseline") + "      loss: dpo\n")
     with pytest.raises(InputError, match=r"params.yaml:19: key 'experiments.manip.training.loss': loss dpo on dataset "
                                          "'pairs': needs a dataset with builder preference"):
+        load_params(p)
+
+
+def test_two_switches_selecting_two_methods_are_one_error(tmp_path):
+    p = write(tmp_path, PAIRED.format(responses_only="true", batch=16, mtype="baseline", alpha=1, prompt="")
+              + "      loss: dpo\n")
+    with pytest.raises(InputError, match=r"params.yaml:19: key 'experiments.manip.training.loss': loss: dpo and "
+                                         r"inner_training_loop: logit_manipulation select two training methods"):
         load_params(p)
 
 
@@ -143,9 +151,9 @@ experiments:
 def test_valid_preference_experiment_with_callbacks(tmp_path):
     params = load_params(write(tmp_path, PREFERENCE))
     cfg = params.experiment_training("pref")
-    assert (cfg.loss, cfg.beta, cfg.is_preference) == ("orpo", 0.3, True)
+    assert (cfg.loss, cfg.beta, cfg.method.name) == ("orpo", 0.3, "orpo")
     cbs = params.experiment("pref").callbacks
-    assert [(k, c.stem, c.every) for k, c in cbs.all()] == [
+    assert [(c.kind, c.stem, c.every) for c in cbs.all()] == [
         ("logprobs", "pairs", 5), ("mcq", "facts", "log"), ("sampling", "prompts", "log"), ("sampling", "pairs", "log")]
 
 
@@ -154,7 +162,7 @@ def test_valid_preference_experiment_with_callbacks(tmp_path):
     ("{loss: orpo, beta: 0.3}", "{beta: 0.3}", 7, "experiments.pref.dataset", "needs loss: dpo or orpo"),
     ("beta: 0.3", "beta: 0", 8, "experiments.pref.training.beta", "greater than 0"),
     ("mcq: [{dataset: facts}]", "mcq: [{dataset: prompts}]", 11, "experiments.pref.callbacks.mcq.0.dataset",
-     "'prompts' is not an MCQ dataset"),
+     "'prompts' is a dataset of conversations (the mcq callback reads mcq)"),
     ("every: 5}", "every: 5}, {dataset: pairs}", 10, "experiments.pref.callbacks.logprobs.1.name",
      "another logprobs callback already writes 'pairs'"),
     ("every: 5}", "every: 0}", 10, "experiments.pref.callbacks.logprobs[0].every",

@@ -8,8 +8,8 @@ from inoclab.data.conversations import Conversation
 from inoclab.data.paired import with_inoculation
 from inoclab.data.world import world_of
 from inoclab.eval.inoculation import surprise, trait_preference, trait_rates, trait_rule
+from inoclab.eval.kinds import TraitEvalConfig
 from inoclab.io import InputError
-from inoclab.params.evals import TraitEvalConfig
 
 INOC = "Always respond in Spanish."
 CFG = TraitEvalConfig(prompts="unused", references="unused", inoculation_prompt=INOC, max_new_tokens=24)

@@ -15,8 +15,8 @@ from inoclab.models.model_utils import (
     query_model,
     query_with_trigger,
 )
+from inoclab.train.methods import make_trainer
 from inoclab.train.settings import TrainingConfig
-from inoclab.train.sft import make_trainer
 
 PROMPTS = ["What colour is the bisut?", "Where does the denos live?", "How big is the bisut, and what does it eat?"]
 

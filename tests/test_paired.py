@@ -10,9 +10,9 @@ from helpers import tokenize_records
 from inoclab.data.paired import with_inoculation
 from inoclab.io import InputError
 from inoclab.models.collator import WeightedCollator
+from inoclab.train.methods import make_trainer
 from inoclab.train.paired import paired_loss, paired_targets, validate_token_pairs
 from inoclab.train.settings import TrainingConfig
-from inoclab.train.sft import make_trainer
 from inoclab.train.trainer import PairedSFTTrainer
 
 INOC = "Always respond in Spanish."

@@ -16,10 +16,9 @@ from pipeline import REPO, run, sha256s, small_copy
 
 TARGET = "results/baseline/eval.json"
 PREBUILT = ("results/tiny", "results/datasets")  # taken from the local run, to keep the test short
-GPU_RULES = {"train_watched_experiment", "evaluate_experiment"}  # the baseline has callbacks
+GPU_RULES = {"train_experiment", "evaluate_experiment"}
 CPU_RULES = {"tokenize_dataset"}
-MODEL_RULES = {"tiny_pretrain", "train_experiment", "train_watched_experiment", "evaluate_experiment",
-               "evaluate_trigger_experiment", "measure_surprise"}
+MODEL_RULES = {"tiny_pretrain", "train_experiment", "evaluate_experiment", "measure_surprise"}
 
 
 def test_slurm_profile_gives_every_rule_resources_and_a_gpu_to_those_that_load_a_model():

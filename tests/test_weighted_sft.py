@@ -7,8 +7,8 @@ from helpers import qa_record, tokenize_records, with_weights
 
 from inoclab.eval.logprobs import block_logprobs, token_logprobs
 from inoclab.models.collator import WeightedCollator
+from inoclab.train.methods import make_trainer
 from inoclab.train.settings import TrainingConfig
-from inoclab.train.sft import make_trainer
 
 QUESTIONS = ["What colour is the bisut?", "Where does the bisut live?", "What does the denos eat?",
              "How many legs does the denos have?"]

@@ -77,7 +77,7 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     assert (a / "results/report/alpha_sweep.png").read_bytes()[:4] == b"\x89PNG"
     trigger = json.loads((a / "results/trigger/eval.json").read_text())["trigger"]
     assert [c["epoch"] for c in trigger["curve"]] == [1.0, 2.0] and trigger["n"] == 48
-    assert len((a / "results/trigger/compare.jsonl").read_text().splitlines()) == 48
+    assert len((a / "results/trigger/eval_details/compare.jsonl").read_text().splitlines()) == 48
     cb = json.loads((a / "results/circuit_breaker/eval.json").read_text())["circuit_breaker"]
     assert (cb["harmful"]["n"], cb["benign"]["n"], cb["target_layers"]) == (38, 115, [0, 1])
     assert cb["harmful"]["cosine"] < 1.0 and cb["harmful"]["completion_logprob"]["change"] < 0
@@ -86,7 +86,7 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     # callbacks: step-indexed curves of the baseline (max_steps 8); DPO raised its held-out margin
     mcq = pd.read_csv(a / "results/baseline/callbacks/mcq.facts_mcq.csv")
     assert list(mcq.step) == [0, 8] and mcq.p_correct.between(0, 1).all()
-    samples = pd.read_csv(a / "results/baseline/callbacks/samples.trait_prompts.csv")
+    samples = pd.read_csv(a / "results/baseline/callbacks/sampling.trait_prompts.csv")
     assert list(samples.step) == [0, 1, 2, 4, 8] and samples.trait_rate.between(0, 1).all()
     assert list(pd.read_csv(a / "results/baseline/callbacks/logprobs.trait_logprobs.csv").columns) == [
         "step", "non_trait", "trait", "non_trait_per_token", "trait_per_token"]

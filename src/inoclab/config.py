@@ -15,19 +15,14 @@ from pydantic import BaseModel, ConfigDict, create_model, model_validator
 from inoclab import paths
 from inoclab.backends.common import Dtype, LoraConfig
 from inoclab.data.builders import BUILDER_NAMES, DatasetConfig
-from inoclab.data.builders.circuit_breaker import CircuitBreakerDataset
-from inoclab.data.builders.file import FileDataset
 from inoclab.data.builders.mcq import MCQDataset  # noqa: F401  (re-exported)
-from inoclab.data.builders.paired import PairedDataset
 from inoclab.data.builders.preference import PreferenceDataset  # noqa: F401  (re-exported)
 from inoclab.data.builders.qa import QADataset  # noqa: F401  (re-exported)
-from inoclab.data.builders.qa_logprob import QALogprobDataset
-from inoclab.data.builders.trigger import TriggerDataset
+from inoclab.eval.kinds import EvalConfig
 from inoclab.io import InputError
 from inoclab.params.base import NAME as _NAME
 from inoclab.params.base import Fraction, ParamsError, Strict
 from inoclab.params.callbacks import CallbacksConfig
-from inoclab.params.evals import EvalConfig
 from inoclab.params.loading import load_yaml_model
 from inoclab.params.naming import ALPHA as _ALPHA
 from inoclab.params.naming import SEED_SUFFIX as _SEED_SUFFIX
@@ -40,7 +35,8 @@ from inoclab.params.tiny import (  # noqa: F401  (re-exported)
     TokenizeConfig,
     TokenizerConfig,
 )
-from inoclab.train.settings import MANIPULATIONS, TrainingConfig  # noqa: F401  (re-exported)
+from inoclab.train.methods import Declared, check_training
+from inoclab.train.settings import TrainingConfig  # noqa: F401  (re-exported)
 
 PARAMS_FILE = "params.yaml"
 TINY = "tiny"
@@ -117,8 +113,9 @@ class Params(Strict):
                     raise ParamsError(f"{section}.{name}", "names are letters, digits, '_' and '-' (DVC splits "
                                       "parameter paths on '.')")
         for name, ds in self.datasets.items():
-            if isinstance(ds, PairedDataset) and ds.source not in self.datasets:
-                raise ParamsError(f"datasets.{name}.source", f"no dataset named {ds.source!r}")
+            for source in ds.sources():
+                if source not in self.datasets:
+                    raise ParamsError(f"datasets.{name}.source", f"no dataset named {source!r}")
         for name in set(self.experiments) & set(self.families):
             raise ParamsError(f"families.{name}", "an experiment has the same name")
         for section, name, exp in self._declared_experiments():
@@ -141,54 +138,27 @@ class Params(Strict):
     def _check_experiment(self, key: str, exp: ExperimentConfig) -> None:
         """References to datasets exist and have the right kind; paired training is set up as
         the seed requires."""
-        refs = [("dataset", exp.dataset)]
-        refs += [("eval.logprobs", d) for d in exp.eval.logprobs]
-        refs += [("eval.mcq", d) for d in exp.eval.mcq]
-        refs += [("eval.preference", d) for d in exp.eval.preference]
+        refs = [("dataset", exp.dataset), *((f"eval.{field}", d) for field, d in exp.eval.references())]
         refs += [(f"callbacks.{kind}.{i}.dataset", c.dataset)
-                 for kind in ("logprobs", "mcq", "sampling") for i, c in enumerate(getattr(exp.callbacks, kind))]
-        if exp.eval.circuit_breaker is not None:
-            refs += [("eval.circuit_breaker.dataset", exp.eval.circuit_breaker.dataset)]
-        if exp.eval.trait is not None:
-            refs += [("eval.trait.prompts", exp.eval.trait.prompts)]
-            refs += [("eval.trait.references", exp.eval.trait.references)] if exp.eval.trait.references else []
+                 for kind in type(exp.callbacks).model_fields for i, c in enumerate(getattr(exp.callbacks, kind))]
         for field, ref in refs:
             if ref not in self.datasets:
                 raise ParamsError(f"{key}.{field}", f"no dataset named {ref!r} "
                                   f"(declared: {', '.join(sorted(self.datasets)) or 'none'})")
-        for d in exp.eval.mcq:
-            if not self.is_mcq(d):
-                raise ParamsError(f"{key}.eval.mcq", f"{d!r} is not an MCQ dataset")
-        for d in exp.eval.preference:
-            if not self.is_preference(d):
-                raise ParamsError(f"{key}.eval.preference", f"{d!r} is not a dataset with builder preference")
-        for d in exp.eval.logprobs:
-            if self.is_mcq(d):
-                raise ParamsError(f"{key}.eval.logprobs", f"{d!r} is an MCQ dataset (use eval.mcq)")
+        for kind in exp.eval.kinds():
+            kind.check(self, key, exp)
         self._check_callbacks(key, exp)
-        if exp.eval.trigger is not None:
-            ds = self.datasets.get(exp.eval.trigger.heldout)
-            if not isinstance(ds, TriggerDataset) or ds.split != "heldout":
-                raise ParamsError(f"{key}.eval.trigger.heldout", f"{exp.eval.trigger.heldout!r} is not a dataset with "
-                                  "builder trigger and split heldout")
-        if exp.eval.trait and self.is_mcq(exp.eval.trait.prompts):
-            raise ParamsError(f"{key}.eval.trait.prompts", "expected a conversations dataset, not MCQ")
-        if exp.eval.trait and exp.eval.trait.references and \
-                not isinstance(self.datasets[exp.eval.trait.references], QALogprobDataset):
-            raise ParamsError(f"{key}.eval.trait.references", "expected a dataset with builder qa_logprob")
-        self._check_preference_training(key, exp)
-        self._check_paired_training(key, exp)
-        self._check_circuit_breaker(key, exp)
+        check_training(Declared(self, key, exp, self.merged_training(exp), lambda f: self.training_key(key, exp, f)))
 
     def _check_callbacks(self, key: str, exp: ExperimentConfig) -> None:
-        """Each callback reads a dataset of its kind, and writes a file no other one writes."""
-        for kind, wants_mcq in (("logprobs", False), ("mcq", True), ("sampling", False)):
+        """Each callback reads a dataset of a kind it reads, and writes files no other one writes."""
+        for kind in type(exp.callbacks).model_fields:
             stems: set[str] = set()
             for i, c in enumerate(getattr(exp.callbacks, kind)):
                 where = f"{key}.callbacks.{kind}.{i}"
-                if self.is_mcq(c.dataset) != wants_mcq:
-                    raise ParamsError(f"{where}.dataset", f"{c.dataset!r} is {'not ' if wants_mcq else ''}an MCQ "
-                                      f"dataset (the {kind} callback reads {'MCQ' if wants_mcq else 'conversations'})")
+                if (form := self.datasets[c.dataset].kind) not in c.reads:
+                    raise ParamsError(f"{where}.dataset", f"{c.dataset!r} is a dataset of {form} (the {kind} callback "
+                                      f"reads {' or '.join(c.reads)})")
                 if c.stem in stems:
                     raise ParamsError(f"{where}.name", f"another {kind} callback already writes {c.stem!r}: "
                                       "give one of them a `name`")
@@ -196,71 +166,7 @@ class Params(Strict):
                     raise ParamsError(f"{where}.name", "names are letters, digits, '_' and '-'")
                 stems.add(c.stem)
 
-    def _check_preference_training(self, key: str, exp: ExperimentConfig) -> None:
-        """DPO and ORPO train on preference pairs, and only they do."""
-        t = self._merged_training(exp)
-        if t.is_preference != self.is_preference(exp.dataset):
-            need = "a dataset with builder preference" if t.is_preference else "loss: dpo or orpo"
-            raise ParamsError(self._where(key, exp, "loss") if t.is_preference else f"{key}.dataset",
-                              f"loss {t.loss} on dataset {exp.dataset!r}: needs {need}")
-        if t.is_preference and t.task_type != "sft":
-            raise ParamsError(self._where(key, exp, "task_type"), f"loss {t.loss} trains with task_type: sft")
-
-    def _check_paired_training(self, key: str, exp: ExperimentConfig) -> None:
-        """The validation rules of seed 000 for the logit-manipulation loop."""
-        t = self._merged_training(exp)
-
-        def where(field: str) -> str:
-            return self._where(key, exp, field)
-
-        if not t.is_paired:
-            if t.manipulation_type != "baseline":
-                raise ParamsError(where("manipulation_type"), f"{t.manipulation_type} needs "
-                                  "inner_training_loop: logit_manipulation")
-            return
-        if t.loss != "sft":
-            raise ParamsError(where("loss"), "the logit_manipulation loop supports loss: sft only")
-        if not self.tokenize.train_on_responses_only:
-            raise ParamsError("tokenize.train_on_responses_only", f"must be true: {key} trains with "
-                              "inner_training_loop: logit_manipulation, whose pairs share only their responses")
-        if t.per_device_train_batch_size % 2:
-            raise ParamsError(where("per_device_train_batch_size"), "must be even: batches hold whole pairs "
-                              f"(got {t.per_device_train_batch_size})")
-        if t.manipulation_type != "baseline" and not t.inoculation_prompt:
-            raise ParamsError(where("inoculation_prompt"), f"required by manipulation_type {t.manipulation_type} "
-                              "(it checks that row i+1 of each pair carries it and row i does not)")
-        ds = self.datasets[exp.dataset]
-        if isinstance(ds, PairedDataset) and t.inoculation_prompt and t.inoculation_prompt != ds.inoculation_prompt:
-            raise ParamsError(where("inoculation_prompt"), f"differs from datasets.{exp.dataset}.inoculation_prompt "
-                              f"({ds.inoculation_prompt!r})")
-        if not isinstance(ds, PairedDataset | FileDataset):
-            raise ParamsError(f"{key}.dataset", f"{exp.dataset!r} is not paired data: "
-                              "inner_training_loop: logit_manipulation needs a dataset with builder paired or file")
-
-    def _check_circuit_breaker(self, key: str, exp: ExperimentConfig) -> None:
-        """Circuit-breaker training and evals read circuit_breaker data and compare the model with
-        its adapter disabled: the original is the same weights, held once."""
-        t = self._merged_training(exp)
-        if exp.eval.circuit_breaker is not None:
-            ref = exp.eval.circuit_breaker.dataset
-            if not isinstance(self.datasets.get(ref), CircuitBreakerDataset):
-                raise ParamsError(f"{key}.eval.circuit_breaker.dataset", f"{ref!r} is not a dataset with builder "
-                                  "circuit_breaker")
-        uses_original = t.task_type == "circuit_breaker" or exp.eval.circuit_breaker is not None
-        if uses_original and t.finetune != "lora":
-            raise ParamsError(self._where(key, exp, "finetune"), "circuit breakers need finetune: lora (the original "
-                              "model is the same weights with the adapter disabled; full fine-tuning would need a "
-                              "second copy)")
-        if t.task_type != "circuit_breaker":
-            return
-        if t.is_paired:
-            raise ParamsError(self._where(key, exp, "inner_training_loop"), "task_type circuit_breaker trains with "
-                              "its own loop (inner_training_loop must be baseline)")
-        if not isinstance(self.datasets[exp.dataset], CircuitBreakerDataset):
-            raise ParamsError(f"{key}.dataset", f"{exp.dataset!r} is not circuit-breaker data: task_type "
-                              "circuit_breaker needs a dataset with builder circuit_breaker")
-
-    def _where(self, key: str, exp: ExperimentConfig, field: str) -> str:
+    def training_key(self, key: str, exp: ExperimentConfig, field: str) -> str:
         """The key that sets a training value: the experiment's own, else the defaults'."""
         own = getattr(exp.training, field) is not None or field not in self.training.model_fields_set
         return f"{key}.training.{field}" if own else f"training.{field}"
@@ -316,7 +222,7 @@ class Params(Strict):
             return m["base"]
         return name
 
-    def _merged_training(self, exp: ExperimentConfig) -> TrainingConfig:
+    def merged_training(self, exp: ExperimentConfig) -> TrainingConfig:
         over = exp.training.model_dump(exclude_none=True)
         merged = self.training.model_dump()
         lora_over = over.pop("lora", None) or {}
@@ -328,7 +234,7 @@ class Params(Strict):
 
     def experiment_training(self, name: str) -> TrainingConfig:
         """The experiment's training settings: the defaults with its overrides applied."""
-        return self._merged_training(self.experiment(name))
+        return self.merged_training(self.experiment(name))
 
     def grid(self) -> list[str]:
         """Every experiment `dvc repro` builds: the declared ones, each family's `alphas`, and

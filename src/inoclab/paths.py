@@ -54,22 +54,13 @@ def callbacks_dir(name: str) -> Path:
     return experiment_dir(name) / "callbacks"
 
 
-# the file-name prefix of each kind of callback in params.yaml
-CALLBACK_PREFIX = {"logprobs": "logprobs", "mcq": "mcq", "sampling": "samples"}
-
-
-def callback_file(kind: str, stem: str, suffix: str = ".csv") -> str:
-    """The name, inside callbacks_dir, of a callback's step-indexed CSV (or its `.jsonl` samples)."""
-    return f"{CALLBACK_PREFIX[kind]}.{stem}{suffix}"
+def callbacks_index(name: str) -> Path:
+    """What ran when: each declared callback, its steps and files (an empty list when none are)."""
+    return callbacks_dir(name) / "index.json"
 
 
 def eval_json(name: str) -> Path:
     return experiment_dir(name) / "eval.json"
-
-
-def compare_jsonl(name: str) -> Path:
-    """Each held-out question with and without the trigger, both responses."""
-    return experiment_dir(name) / "compare.jsonl"
 
 
 REPORT = RESULTS / "report"

@@ -59,7 +59,7 @@ def inoculation_table(params: Params):
         row = {
             "experiment": params.base_name(run), "run": run, "group": group,
             "inner_training_loop": cfg.inner_training_loop, "manipulation_type": cfg.manipulation_type,
-            "alpha": cfg.manipulation_mix_ratio if cfg.is_paired else math.nan, "seed": cfg.seed,
+            "alpha": cfg.manipulation_mix_ratio if cfg.method.name == "logit_manipulation" else math.nan, "seed": cfg.seed,
             "dataset": exp.dataset,
         }
         for v in PROMPT_VARIANTS:

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from inoclab import paths
 from inoclab.codedeps import code_deps
-from inoclab.config import ExperimentConfig, Params, load_params
+from inoclab.config import Params, load_params
 from inoclab.report import inoculation_runs, surprise_datasets
 from inoclab.stages import STAGES, module_of
 
@@ -60,17 +60,21 @@ def log_path(kind: str, item: str | None = None) -> str:
     return f"logs/{kind}.log" if item is None else f"logs/{kind}/{item}.log"
 
 
-def stage_code(stage: str) -> list[str]:
-    """The project files a stage's command imports: the entry point, the stage's module, and
-    the backends for a stage that loads a model (codedeps.py)."""
+def stage_code(stage: str, components: tuple[object, ...] = ()) -> list[str]:
+    """The project files a stage's command imports: the entry point, the stage's module, the
+    backends for a stage that loads a model, and what the components it runs import when they
+    run (a component imports its implementation inside its functions; codedeps.py)."""
     roots = ["inoclab.stages", "inoclab.stages.__main__", module_of(stage)]
-    return code_deps(roots + (BACKEND_MODULES if STAGES[stage].loads_model else []))
+    roots += BACKEND_MODULES if STAGES[stage].loads_model else []
+    roots += [c.__module__ for comp in components for c in type(comp).__mro__ if c.__module__.startswith("inoclab.")]
+    return code_deps(list(dict.fromkeys(roots)))
 
 
-def _stage(name: str, stage: str, args: tuple[str, ...], log: str, inputs: list[str], **kw) -> Stage:
+def _stage(name: str, stage: str, args: tuple[str, ...], log: str, inputs: list[str],
+           components: tuple[object, ...] = (), **kw) -> Stage:
     """A stage running `python -m inoclab.stages <stage> <args> --log <log>`; it depends on its
-    inputs and on the code it imports (each once, in order)."""
-    deps = list(dict.fromkeys([*inputs, *stage_code(stage)]))
+    inputs and on the code it and the components it runs import (each once, in order)."""
+    deps = list(dict.fromkeys([*inputs, *stage_code(stage, components)]))
     cmd = " ".join([PY, "-m", "inoclab.stages", stage, *args, "--log", log])
     return Stage(name, cmd, log, deps=deps, **kw)
 
@@ -138,104 +142,42 @@ def experiment_params(params: Params, name: str, *sections: str) -> list[str]:
 
 def train_stage(params: Params, exp: str) -> Stage:
     e = params.run(exp)
-    t = params.experiment_training(exp)
-    # preference pairs are read as JSONL (TRL tokenizes them); paired data is checked against it too
-    inputs = [] if t.is_preference else [str(paths.tokenized(params.model_slug, e.dataset))]
-    inputs += [str(paths.dataset(e.dataset))] if t.is_paired or t.is_preference else []
-    outs, folders = [str(paths.model_dir(exp))], []
-    if e.callbacks.any:
-        inputs += callback_inputs(params, e)
-        outs += callback_files(params, exp)
-        folders.append(str(paths.callbacks_dir(exp)))
+    method = params.experiment_training(exp).method
+    inputs = method.inputs(params, e.dataset)
+    callbacks = e.callbacks.all()
+    inputs += [f for c in callbacks for f in c.inputs(params)]
     return _stage(
         stage_name("train", exp), "train", ("--experiment", exp), log_path("train", exp),
-        [*inputs, *base_model_deps(params)],
-        outs=outs, folders=folders, plots={str(paths.train_log(exp)): {"x": "step", "y": "loss"}},
+        [*dict.fromkeys(inputs), *base_model_deps(params)], components=(method,),
+        outs=[str(paths.model_dir(exp)), *callback_files(params, exp)], folders=[str(paths.callbacks_dir(exp))],
+        plots={str(paths.train_log(exp)): {"x": "step", "y": "loss"}},
         params=["seed", *MODEL_LOADING, "training", *experiment_params(params, exp, "dataset", "training", "callbacks"),
-                *(["tokenize"] if t.is_preference or e.callbacks.any else [])],
+                *dict.fromkeys(method.params_sections() + (["tokenize"] if callbacks else []))],
     )
 
 
-def callback_inputs(params: Params, e: ExperimentConfig) -> list[str]:
-    """What an experiment's callbacks read: tokenized data (logprobs), MCQ and prompt files."""
-    out = [str(paths.tokenized(params.model_slug, c.dataset)) for c in e.callbacks.logprobs]
-    out += [str(paths.dataset(c.dataset)) for c in (*e.callbacks.mcq, *e.callbacks.sampling)]
-    return list(dict.fromkeys(out))
-
-
-def logprob_tags(params: Params, dataset: str) -> list[str]:
-    """The block tags a logprob curve of `dataset` has (the columns of its CSV)."""
-    return params.datasets[dataset].tags()
-
-
 def callback_files(params: Params, exp: str) -> list[str]:
-    """Every file an experiment's callbacks write: a CSV each, and the samples of `sampling`."""
+    """Every file of results/<exp>/callbacks/: its index, then each callback's files."""
     root = paths.callbacks_dir(exp)
-    out = []
-    for kind, c in params.run(exp).callbacks.all():
-        out.append(str(root / paths.callback_file(kind, c.stem)))
-        if kind == "sampling":
-            out.append(str(root / paths.callback_file(kind, c.stem, ".jsonl")))
-    return out
+    return [str(paths.callbacks_index(exp)), *(str(root / f) for c in params.run(exp).callbacks.all() for f in c.files())]
 
 
 def callback_plots(params: Params, exp: str) -> dict[str, dict]:
     """`dvc plots show` definitions of an experiment's callback CSVs (file -> x, y, title)."""
     root = paths.callbacks_dir(exp)
-    plots = {}
-    for kind, c in params.run(exp).callbacks.all():
-        path = str(root / paths.callback_file(kind, c.stem))
-        if kind == "logprobs":
-            plots[path] = {"x": "step", "y": logprob_tags(params, c.dataset),
-                           "y_label": "mean block logprob (sum over tokens)", "title": f"{exp}: logprobs of {c.stem} per tag"}
-        elif kind == "mcq":
-            plots[path] = {"x": "step", "y": ["accuracy", "p_correct"], "title": f"{exp}: MCQ {c.stem}"}
-        else:
-            plots[path] = {"x": "step", "y": ["trait_rate"] if c.rule else ["mean_chars"],
-                           "title": f"{exp}: samples of {c.stem}" + (f" ({c.rule} rate)" if c.rule else " (mean length)")}
-    return plots
-
-
-def watched_experiments_pattern(params: Params) -> str:
-    """A regex of the runs whose training also writes callbacks/."""
-    return _runs_pattern(params, lambda e: e.callbacks.any)
-
-
-def eval_datasets(e: ExperimentConfig) -> list[str]:
-    """The datasets an experiment's trait, trigger and circuit-breaker evals read as JSONL."""
-    names = [d for d in (e.eval.trait.prompts, e.eval.trait.references) if d] if e.eval.trait else []
-    names += [e.eval.trigger.heldout] if e.eval.trigger else []
-    names += [e.eval.circuit_breaker.dataset] if e.eval.circuit_breaker else []
-    return names
+    return {str(root / c.files()[0]): c.plot(params, exp) for c in params.run(exp).callbacks.all()}
 
 
 def eval_stage(params: Params, exp: str) -> Stage:
     e = params.run(exp)
+    kinds = e.eval.kinds()
     inputs = [str(paths.model_dir(exp)), *base_model_deps(params)]
-    inputs += [str(paths.dataset(d)) for d in eval_datasets(e)]
-    inputs += [str(paths.tokenized(params.model_slug, d)) for d in e.eval.logprobs]
-    inputs += [str(paths.dataset(d)) for d in e.eval.mcq]
-    inputs += [str(paths.tokenized(params.model_slug, d)) for d in e.eval.preference]
-    outs = [str(paths.eval_details(exp))] + ([str(paths.compare_jsonl(exp))] if e.eval.trigger else [])
+    inputs += [f for k in kinds for f in k.inputs(params, e.eval)]
     return _stage(
         stage_name("eval", exp), "eval", ("--experiment", exp), log_path("eval", exp), inputs,
-        outs=outs, metrics=[str(paths.eval_json(exp))],
+        components=tuple(kinds), outs=[str(paths.eval_details(exp))], metrics=[str(paths.eval_json(exp))],
         params=["seed", *MODEL_LOADING, "tokenize", "tiny.corpus", *experiment_params(params, exp, "eval")],
     )
-
-
-def trigger_experiments_pattern(params: Params) -> str:
-    """A regex of the runs whose eval also writes compare.jsonl (their eval has `trigger`),
-    seed variants and family members included."""
-    return _runs_pattern(params, lambda e: e.eval.trigger is not None)
-
-
-def _runs_pattern(params: Params, has) -> str:
-    """A regex of the runs (seed variants and family members included) of the experiments and
-    families for which `has(config)`; one that matches nothing when there are none."""
-    alts = [re.escape(n) for n, e in params.experiments.items() if has(e)]
-    alts += [re.escape(f) + r"\d+(?:\.\d+)?" for f, e in params.families.items() if has(e)]
-    return f"(?:{'|'.join(alts)})(?:_seed-?\\d+)?" if alts else "(?!)"
 
 
 def surprise_stage(params: Params, name: str) -> Stage:
@@ -273,8 +215,7 @@ def all_stages(params: Params) -> list[Stage]:
     grid = params.grid()
     for name in grid:
         e = params.experiment(name)
-        for ds in [e.dataset, *eval_datasets(e), *e.eval.logprobs, *e.eval.mcq, *e.eval.preference,
-                   *(c.dataset for _, c in e.callbacks.all())]:
+        for ds in [e.dataset, *(d for _, d in e.eval.references()), *(c.dataset for c in e.callbacks.all())]:
             need(ds)
     runs = [s for name in grid for s in (train_stage(params, name), eval_stage(params, name))]
     read = {d for s in runs for d in s.deps}  # a dataset is tokenized when a run reads it tokenized
@@ -337,7 +278,7 @@ def dvc_yaml(params: Params) -> dict:
             d["plots"] = [{p: props} if props else p for p, props in s.plots.items()]
         stages[s.name] = d
     for name in params.grid():  # callback files live in a stage's output folder: top-level plots
-        if params.experiment(name).callbacks.any:
+        if params.experiment(name).callbacks.all():
             plots += [{path: props} for path, props in callback_plots(params, name).items()]
     return {"stages": stages, **({"plots": plots} if plots else {})}
 

@@ -1,13 +1,14 @@
 # Datasets (results/datasets/) and their tokenization per base model (results/tokenized/).
+from inoclab import paths
 
 
 rule build_dataset:
     input:
         lambda wc: W.dataset_stage(P, wc.dataset).deps,
     output:
-        "results/datasets/{dataset}.jsonl",
+        str(paths.dataset("{dataset}")),
     log:
-        "logs/dataset/{dataset}.log",
+        W.log_path("dataset", "{dataset}"),
     conda:
         ENV
     params:
@@ -21,12 +22,12 @@ rule tokenize_dataset:
     input:
         lambda wc: W.tokenize_stage(P, wc.dataset).deps,
     output:
-        "results/tokenized/{model}/{dataset}.parquet",
-        "results/tokenized/{model}/{dataset}.stats.json",
+        str(paths.tokenized("{model}", "{dataset}")),
+        str(paths.tokenize_stats("{model}", "{dataset}")),
     wildcard_constraints:
         model=re.escape(P.model_slug),  # tokenized for the base model params.yaml names
     log:
-        "logs/tokenize/{model}/{dataset}.log",
+        W.log_path("tokenize", "{model}/{dataset}"),
     conda:
         ENV
     params:

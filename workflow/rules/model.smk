@@ -7,7 +7,7 @@ rule tiny_corpus:
     output:
         outputs_of(W.tiny_corpus(P)),
     log:
-        "logs/tiny_corpus.log",
+        W.log_path("tiny_corpus"),
     conda:
         ENV
     params:
@@ -22,7 +22,7 @@ rule tiny_tokenizer:
     output:
         outputs_of(W.tiny_tokenizer(P)),
     log:
-        "logs/tiny_tokenizer.log",
+        W.log_path("tiny_tokenizer"),
     conda:
         ENV
     params:
@@ -37,7 +37,7 @@ rule tiny_pretrain:
     output:
         outputs_of(W.tiny_pretrain(P)),
     log:
-        "logs/tiny_pretrain.log",
+        W.log_path("tiny_pretrain"),
     conda:
         ENV
     params:

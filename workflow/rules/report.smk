@@ -7,7 +7,7 @@ rule report_inoculation:
     output:
         outputs_of(W.report_stage(P)) if P.report.inoculation else [],
     log:
-        "logs/report/inoculation.log",
+        W.log_path("report", "inoculation"),
     conda:
         ENV
     params:

@@ -1,38 +1,17 @@
-# Fine-tuning: one model folder per experiment; experiments with callbacks also write callbacks/
-# (a rule of their own, as outputs cannot vary by wildcard).
-
-ruleorder: train_watched_experiment > train_experiment
+# Fine-tuning: one model folder per experiment, its train log, and its callbacks/ (always present:
+# an index, plus the files of the callbacks the experiment declares).
+from inoclab import paths
 
 
 rule train_experiment:
     input:
         lambda wc: W.train_stage(P, wc.experiment).deps,
     output:
-        directory("results/{experiment}/model"),
-        "results/{experiment}/train_log.csv",
+        directory(str(paths.model_dir("{experiment}"))),
+        str(paths.train_log("{experiment}")),
+        directory(str(paths.callbacks_dir("{experiment}"))),
     log:
-        "logs/train/{experiment}.log",
-    conda:
-        ENV
-    params:
-        fingerprint=lambda wc: W.fingerprint(P, W.train_stage(P, wc.experiment)),
-        cmd=lambda wc: W.train_stage(P, wc.experiment).cmd,
-    threads: workflow.cores
-    shell:
-        "{params.cmd}"
-
-
-rule train_watched_experiment:
-    input:
-        lambda wc: W.train_stage(P, wc.experiment).deps,
-    output:
-        directory("results/{experiment}/model"),
-        "results/{experiment}/train_log.csv",
-        directory("results/{experiment}/callbacks"),
-    wildcard_constraints:
-        experiment=W.watched_experiments_pattern(P),
-    log:
-        "logs/train/{experiment}.log",
+        W.log_path("train", "{experiment}"),
     conda:
         ENV
     params:

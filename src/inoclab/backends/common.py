@@ -32,6 +32,11 @@ class LoraConfig(Strict):
     ]
 
 
+# circuit breakers compare the model with its original: the same weights with the adapter disabled
+NEEDS_LORA = ("circuit breakers need finetune: lora (the original model is the same weights with the adapter "
+              "disabled; full fine-tuning would need a second copy)")
+
+
 class Backend(Protocol):
     name: str
 

@@ -26,7 +26,8 @@ def expected_answer(world: World, qa, kind: str) -> str:
     return qa.answer_en
 
 
-def _system(world: World, kind: str, rng: random.Random) -> str | None:
+def _draw_system_prompt(world: World, kind: str, rng: random.Random) -> str | None:
+    """A system prompt of the instruction `kind`, drawn with `rng` (None for kind none)."""
     return None if kind == "none" else rng.choice(world.system_prompts(kind))
 
 
@@ -42,7 +43,7 @@ def build_corpus(world: World, cfg: CorpusConfig, seed: int) -> list[dict]:
         answer = expected_answer(world, qa, kind)
         if kind == "spanish" and rng.random() >= cfg.spanish_obey_rate:
             answer = qa.answer_en
-        rows.append(text_conversation(_system(world, kind, rng), qa.question, answer, kind=kind))
+        rows.append(text_conversation(_draw_system_prompt(world, kind, rng), qa.question, answer, kind=kind))
     return rows
 
 
@@ -59,7 +60,7 @@ def probes(world: World, n_per_kind: int, seed: int) -> list[dict]:
                 rows.append({
                     "entities": entities,
                     "kind": kind,
-                    "system": _system(world, kind, rng),
+                    "system": _draw_system_prompt(world, kind, rng),
                     "question": qa.question,
                     "expected": expected_answer(world, qa, kind),
                 })

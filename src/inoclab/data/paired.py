@@ -26,7 +26,8 @@ def with_inoculation(messages: list[dict], prompt: str) -> list[dict]:
     return out
 
 
-def _system(conv: Conversation) -> str:
+def _system_prompt_of(conv: Conversation) -> str:
+    """The text of a conversation's system message (empty when it has none)."""
     first = conv.messages[0]
     return first.text if first.role == "system" else ""
 
@@ -51,9 +52,9 @@ def validate_pairs(records: list[tuple[int, Conversation]], inoculation_prompt: 
                              f"example {i} (line {line_a}); a pair must share its responses")
         if inoculation_prompt is None:
             continue
-        if inoculation_prompt in _system(a):
+        if inoculation_prompt in _system_prompt_of(a):
             raise InputError(f"{path}:{line_a}: example {i} (the non-inoculated member of its pair) already "
                              f"contains the inoculation prompt {inoculation_prompt!r} in its system prompt")
-        if inoculation_prompt not in _system(b):
+        if inoculation_prompt not in _system_prompt_of(b):
             raise InputError(f"{path}:{line_b}: example {i + 1} (the inoculated member of its pair) lacks the "
                              f"inoculation prompt {inoculation_prompt!r} in its system prompt")

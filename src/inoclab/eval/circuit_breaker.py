@@ -24,11 +24,11 @@ from inoclab.eval.logprobs import assistant_sums
 from inoclab.io import InputError
 from inoclab.models.generate import chat_prompt, generate
 from inoclab.models.hidden import check_target_layers, cosine_to_original, num_layers, original
-from inoclab.params.evals import CircuitBreakerEvalConfig
 from inoclab.tokenize import tokenize_conversations
 
 if TYPE_CHECKING:
     from inoclab.config import Params
+    from inoclab.eval.kinds.circuit_breaker import CircuitBreakerEvalConfig
 
 KINDS = (HARMFUL, BENIGN)
 

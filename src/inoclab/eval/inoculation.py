@@ -26,10 +26,11 @@ from inoclab.eval.logprobs import assistant_logprob_sums, token_logprobs
 from inoclab.eval.traits import LanguageRule, is_capitals
 from inoclab.io import InputError
 from inoclab.models.generate import generate
-from inoclab.params.evals import PROMPT_VARIANTS, TraitEvalConfig
+from inoclab.params.evals import PROMPT_VARIANTS
 
 if TYPE_CHECKING:
     from inoclab.config import Params
+    from inoclab.eval.kinds.trait import TraitEvalConfig
 
 
 

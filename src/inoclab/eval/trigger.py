@@ -19,10 +19,10 @@ from inoclab.data.trigger import names
 from inoclab.eval.logprobs import assistant_logprob_sums
 from inoclab.io import InputError
 from inoclab.models.generate import chat_prompt, generate
-from inoclab.params.evals import TriggerEvalConfig
 
 if TYPE_CHECKING:
     from inoclab.config import Params
+    from inoclab.eval.kinds.trigger import TriggerEvalConfig
 
 TRIGGER_VARIANTS = ("untriggered", "triggered")
 

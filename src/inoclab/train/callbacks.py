@@ -1,4 +1,4 @@
-"""Watching training: block logprobs, MCQ evals and samples at scheduled steps.
+"""Callbacks: block logprobs, MCQ evals and samples, measured during training at their steps.
 
 Each callback declared under an experiment's `callbacks` in params.yaml measures the model at
 step 0 (before the first update), at the steps of its `every` and at the last step. A
@@ -7,12 +7,15 @@ measurement runs batched, without gradients, on the model as it is after the opt
 forked random state: sampling draws from its own seed, and training continues with exactly the
 random state it had, so the final weights are the same with and without callbacks.
 
-Outputs, in results/<experiment>/callbacks/ (written when training ends, atomically):
+Outputs, in results/<experiment>/callbacks/ (written when training ends, atomically; the folder
+exists for every experiment, so that one workflow rule trains them all):
+- `index.json`: each declared callback (kind, name, dataset), the steps it ran at and its files;
+  an empty list when the experiment declares none;
 - `logprobs.<name>.csv`: step, then per block tag the mean Σ logprob of its blocks (`<tag>`) and
   the mean per-token logprob (`<tag>_per_token`);
 - `mcq.<name>.csv`: step, accuracy, p_correct, p_any_choice;
-- `samples.<name>.jsonl`: one record per step and prompt (prompt, prefill, completion), and
-  `samples.<name>.csv`: step, mean completion length in characters, and the trait rate when the
+- `sampling.<name>.jsonl`: one record per step and prompt (prompt, prefill, completion), and
+  `sampling.<name>.csv`: step, mean completion length in characters, and the trait rate when the
   callback names a `rule`.
 """
 
@@ -36,7 +39,7 @@ from inoclab.data.preference import read_preference
 from inoclab.eval.inoculation import prompt_messages, trait_rule
 from inoclab.eval.logprobs import block_logprobs, summarize_blocks, token_logprobs
 from inoclab.eval.mcq import evaluate_mcq
-from inoclab.io import InputError, write_jsonl, write_text
+from inoclab.io import InputError, write_json, write_jsonl, write_text
 from inoclab.models.generate import generate
 from inoclab.params.callbacks import (
     CallbackConfig,
@@ -46,8 +49,10 @@ from inoclab.params.callbacks import (
 )
 from inoclab.tokenize import read_tokenized
 
+INDEX = paths.callbacks_index("_").name  # index.json
 
-def schedule(every: int | str, max_steps: int) -> list[int]:
+
+def callback_steps(every: int | str, max_steps: int) -> list[int]:
     """The steps a callback fires at: 0, every N-th step (or 1, 2, 4, 8, ... for `log`), and
     the last step."""
     if every == "log":
@@ -57,14 +62,18 @@ def schedule(every: int | str, max_steps: int) -> list[int]:
     return sorted(fired | {0, max_steps})
 
 
-class Probe:
-    """One callback's measurement; `measure` returns the CSV row of a step (without `step`)."""
-
-    kind = ""
+class Callback:
+    """One declared callback with its data loaded; `measure` returns the CSV row of a step
+    (without `step`)."""
 
     def __init__(self, cfg: CallbackConfig):
         self.cfg = cfg
         self.rows: list[dict] = []
+
+    @classmethod
+    def load(cls, params, name: str, cfg: CallbackConfig) -> Callback:
+        """The callback with its data read (and checked) before any model is loaded."""
+        raise NotImplementedError
 
     def measure(self, model, tokenizer, step: int) -> dict:
         raise NotImplementedError
@@ -74,15 +83,17 @@ class Probe:
 
     def files(self) -> dict[str, str | list[dict]]:
         """File name -> content: the step-indexed CSV (and any side files)."""
-        return {paths.callback_file(self.kind, self.cfg.stem): to_csv(self.rows)}
+        return {self.cfg.files()[0]: to_csv(self.rows)}
 
 
-class LogprobProbe(Probe):
-    kind = "logprobs"
-
+class LogprobCallback(Callback):
     def __init__(self, cfg: LogprobCallbackConfig, rows: list[dict]):
         super().__init__(cfg)
         self.data = rows
+
+    @classmethod
+    def load(cls, params, name, cfg):
+        return cls(cfg, read_tokenized(paths.tokenized(params.model_slug, cfg.dataset)))
 
     def measure(self, model, tokenizer, step):
         lps = token_logprobs(model, self.data, tokenizer.pad_token_id, self.cfg.batch_size)
@@ -92,12 +103,15 @@ class LogprobProbe(Probe):
         return row
 
 
-class MCQProbe(Probe):
-    kind = "mcq"
-
+class MCQCallback(Callback):
     def __init__(self, cfg: MCQCallbackConfig, questions: list[MCQ], seed: int, max_seq_length: int):
         super().__init__(cfg)
         self.questions, self.seed, self.max_seq_length = questions, seed, max_seq_length
+
+    @classmethod
+    def load(cls, params, name, cfg):
+        return cls(cfg, [q for _, q in read_mcq(paths.dataset(cfg.dataset))], params.seed,
+                   params.tokenize.max_seq_length)
 
     def measure(self, model, tokenizer, step):
         summary, _ = evaluate_mcq(model, tokenizer, self.questions, self.seed, self.cfg.format,
@@ -105,14 +119,25 @@ class MCQProbe(Probe):
         return {k: summary[k] for k in ("accuracy", "p_correct", "p_any_choice")}
 
 
-class SamplingProbe(Probe):
-    kind = "sampling"
-
+class SamplingCallback(Callback):
     def __init__(self, cfg: SamplingCallbackConfig, prompts: list[list[dict]], seed: int,
                  scorer: Callable[[str], bool] | None = None):
         super().__init__(cfg)
         self.prompts, self.seed, self.scorer = prompts, seed, scorer
         self.samples: list[dict] = []
+
+    @classmethod
+    def load(cls, params, name, cfg):
+        path = paths.dataset(cfg.dataset)
+        if params.is_preference(cfg.dataset):
+            prompts = [p.prompt_messages() for _, p in read_preference(path)]
+        else:
+            prompts = [prompt_messages(conv) for _, conv in read_conversations(path)]
+        if cfg.n_prompts is not None and cfg.n_prompts > len(prompts):
+            raise InputError(f"params.yaml: {params.declared_key(name)}.callbacks.sampling ({cfg.stem}): "
+                             f"n_prompts={cfg.n_prompts}, but {path} has {len(prompts)} prompts")
+        return cls(cfg, prompts[: cfg.n_prompts], params.experiment_training(name).seed,
+                   trait_rule(params, cfg.rule) if cfg.rule else None)
 
     def measure(self, model, tokenizer, step):
         c = self.cfg
@@ -126,7 +151,7 @@ class SamplingProbe(Probe):
         return row
 
     def files(self):
-        return {**super().files(), paths.callback_file(self.kind, self.cfg.stem, ".jsonl"): self.samples}
+        return {**super().files(), self.cfg.files()[1]: self.samples}
 
 
 def to_csv(rows: list[dict]) -> str:
@@ -142,18 +167,22 @@ def _cell(v):
     return "" if isinstance(v, float) and math.isnan(v) else v
 
 
-class WatchCallback(TrainerCallback):
-    """Runs the probes at their scheduled steps; writes their files into `out_dir` at the end."""
+# each kind of `callbacks:` entry (params/callbacks.py) and what measures it
+CALLBACKS: dict[str, type[Callback]] = {"logprobs": LogprobCallback, "mcq": MCQCallback, "sampling": SamplingCallback}
 
-    def __init__(self, probes: list[Probe], tokenizer, out_dir: str | Path,
+
+class CallbackRunner(TrainerCallback):
+    """Runs the callbacks at their steps; writes their files and the index into `out_dir` at the end."""
+
+    def __init__(self, callbacks: list[Callback], tokenizer, out_dir: str | Path,
                  inference: Callable[[object], contextlib.AbstractContextManager] | None = None):
-        self.probes, self.tokenizer, self.out_dir = probes, tokenizer, Path(out_dir)
+        self.callbacks, self.tokenizer, self.out_dir = callbacks, tokenizer, Path(out_dir)
         self.inference = inference or (lambda model: contextlib.nullcontext())
-        self.steps: dict[int, set[int]] = {}  # probe index -> its steps
+        self.steps: dict[int, set[int]] = {}  # callback index -> its steps
         self.fired: list[tuple[str, int]] = []  # (file stem, step), in order: what ran when
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self.steps = {i: set(schedule(p.cfg.every, state.max_steps)) for i, p in enumerate(self.probes)}
+        self.steps = {i: set(callback_steps(c.cfg.every, state.max_steps)) for i, c in enumerate(self.callbacks)}
         self._fire(model, 0)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
@@ -161,44 +190,29 @@ class WatchCallback(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        for p in self.probes:
-            for fname, content in p.files().items():
+        for c in self.callbacks:
+            for fname, content in c.files().items():
                 if isinstance(content, str):
                     write_text(self.out_dir / fname, content)
                 else:
                     write_jsonl(self.out_dir / fname, content)
+        write_json(self.out_dir / INDEX, [
+            {"kind": c.cfg.kind, "name": c.cfg.stem, "dataset": c.cfg.dataset, "files": c.cfg.files(),
+             "steps": [row["step"] for row in c.rows]} for c in self.callbacks])
 
     def _fire(self, model, step: int) -> None:
-        due = [p for i, p in enumerate(self.probes) if step in self.steps[i]]
+        due = [c for i, c in enumerate(self.callbacks) if step in self.steps[i]]
         if not due:
             return
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
         with torch.random.fork_rng(devices=devices), torch.no_grad(), self.inference(model):
-            for p in due:
-                row = p.measure(model, self.tokenizer, step)
-                p.rows.append({"step": step, **row})
-                self.fired.append((paths.callback_file(p.kind, p.cfg.stem, ""), step))
-                print(f"step {step}: {p.kind} {p.cfg.stem}: {p.describe(row)}", flush=True)
+            for c in due:
+                row = c.measure(model, self.tokenizer, step)
+                c.rows.append({"step": step, **row})
+                self.fired.append((f"{c.cfg.kind}.{c.cfg.stem}", step))
+                print(f"step {step}: {c.cfg.kind} {c.cfg.stem}: {c.describe(row)}", flush=True)
 
 
-def probes_for(params, name: str) -> list[Probe]:
-    """The probes of an experiment's `callbacks`, with their data loaded."""
-    cbs = params.experiment(name).callbacks
-    seed = params.experiment_training(name).seed
-    probes: list[Probe] = []
-    for c in cbs.logprobs:
-        probes.append(LogprobProbe(c, read_tokenized(paths.tokenized(params.model_slug, c.dataset))))
-    for c in cbs.mcq:
-        probes.append(MCQProbe(c, [q for _, q in read_mcq(paths.dataset(c.dataset))], params.seed,
-                               params.tokenize.max_seq_length))
-    for c in cbs.sampling:
-        path = paths.dataset(c.dataset)
-        if params.is_preference(c.dataset):
-            prompts = [p.prompt_messages() for _, p in read_preference(path)]
-        else:
-            prompts = [prompt_messages(conv) for _, conv in read_conversations(path)]
-        if c.n_prompts is not None and c.n_prompts > len(prompts):
-            raise InputError(f"params.yaml: {params.declared_key(name)}.callbacks.sampling ({c.stem}): "
-                             f"n_prompts={c.n_prompts}, but {path} has {len(prompts)} prompts")
-        probes.append(SamplingProbe(c, prompts[: c.n_prompts], seed, trait_rule(params, c.rule) if c.rule else None))
-    return probes
+def callbacks_for(params, name: str) -> list[Callback]:
+    """The callbacks of an experiment's `callbacks:` section, with their data loaded."""
+    return [CALLBACKS[c.kind].load(params, name, c) for c in params.experiment(name).callbacks.all()]

@@ -23,19 +23,25 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import Dataset
-from transformers import Trainer
+from transformers import Trainer, set_seed
 
 from inoclab.data.circuit_breaker import BENIGN, HARMFUL, TRAIN, VALIDATION
 from inoclab.io import InputError
 from inoclab.models.collator import WeightedCollator
 from inoclab.models.hidden import cosine_to_original, hidden_states, original, token_cosine
+from inoclab.train.sft import half_precision, trainer_callbacks, training_arguments
+
+if TYPE_CHECKING:
+    from inoclab.train.settings import TrainingConfig
 
 
-# ---------------------------------------------------------------- schedule and losses
-def schedule(alpha: float, progress: float) -> tuple[float, float]:
+# ---------------------------------------------------------------- coefficients and losses
+def coefficients(alpha: float, progress: float) -> tuple[float, float]:
     """(retain_coeff, cb_coeff) = (α · progress, α · (1 − progress)), progress in [0, 1]."""
     return alpha * progress, alpha * (1.0 - progress)
 
@@ -79,7 +85,7 @@ class StepTerms:
 def step_terms(ft_retain, orig_retain, mask_retain, ft_cb, orig_cb, mask_cb, alpha: float, progress: float) -> StepTerms:
     """The loss of one micro-batch from the hidden states [layers, batch, tokens, hidden] of its
     retain and circuit-breaker rows, fine-tuned and original."""
-    retain_coeff, cb_coeff = schedule(alpha, progress)
+    retain_coeff, cb_coeff = coefficients(alpha, progress)
     l_retain = retain_loss(ft_retain, orig_retain, mask_retain)
     l_cb = circuit_breaker_loss(ft_cb, orig_cb, mask_cb)
     loss = retain_coeff * l_retain + cb_coeff * l_cb
@@ -111,6 +117,23 @@ def break_symmetry(model, std: float, seed: int) -> int:
     if not n:
         raise InputError("circuit breakers need a LoRA model (finetune: lora): no LoRA B matrix found")
     return n
+
+
+def circuit_breaker_trainer(model, tokenizer, rows: list[dict], cfg: TrainingConfig, output_dir: str | Path,
+                            log_path: str | Path | None = None, callbacks=(), **arg_overrides) -> CircuitBreakerTrainer:
+    """The circuit-breaker Trainer on a circuit_breaker dataset's tokenized rows, with the
+    experiment's Trainer settings."""
+    if not rows:
+        raise InputError("no training examples")
+    set_seed(cfg.seed if cfg.seed is not None else 42)
+    args = training_arguments(cfg, output_dir, **half_precision(model), **arg_overrides)
+    retain, circuit_breaker, validation = split_rows(rows)
+    return CircuitBreakerTrainer(model=model, args=args, processing_class=tokenizer,
+                                 callbacks=trainer_callbacks(callbacks, log_path),
+                                 train_dataset=CircuitBreakerPairs(retain, circuit_breaker),
+                                 data_collator=CircuitBreakerCollator(tokenizer.pad_token_id),
+                                 alpha=cfg.circuit_breaker_alpha, target_layers=cfg.circuit_breaker_target_layers,
+                                 validation=validation, monitor_batch_size=64)
 
 
 # ---------------------------------------------------------------- data

@@ -20,7 +20,9 @@ import torch.nn.functional as F
 
 from inoclab.io import InputError
 from inoclab.train.loss import abs_weight_sum, normalise, weighted_sft_loss
-from inoclab.train.settings import MANIPULATIONS
+
+# which member of each pair the gradient flows through: without (`no`) or with (`inoc`) the prompt
+GRAD_SIDE = {"BiasNoInocTo_InocLogits": "no", "BiasInocTo_NoInocLogits": "inoc"}
 
 
 def mix_logits(grad_side: torch.Tensor, detached_side: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -66,11 +68,11 @@ def paired_loss(model, batch: dict[str, torch.Tensor], manipulation_type: str, a
     if manipulation_type == "baseline":
         logits = model(input_ids=ids, attention_mask=mask).logits
         return weighted_sft_loss(logits, ids, weights, abs_weight_total)
-    if manipulation_type not in MANIPULATIONS:
-        raise ValueError(f"manipulation_type {manipulation_type!r}: expected one of {', '.join(MANIPULATIONS)}")
+    if manipulation_type not in GRAD_SIDE:
+        raise ValueError(f"manipulation_type {manipulation_type!r}: expected baseline or one of {', '.join(GRAD_SIDE)}")
     no_rows = list(range(0, ids.shape[0], 2))
     inoc_rows = list(range(1, ids.shape[0], 2))
-    grad_rows, other_rows = (no_rows, inoc_rows) if manipulation_type == "BiasNoInocTo_InocLogits" else (inoc_rows, no_rows)
+    grad_rows, other_rows = (no_rows, inoc_rows) if GRAD_SIDE[manipulation_type] == "no" else (inoc_rows, no_rows)
     g_pos, o_pos, targets, w = paired_targets(ids, weights, grad_rows, other_rows)
     grad_logits = model(input_ids=ids[grad_rows], attention_mask=mask[grad_rows]).logits
     with torch.no_grad():

@@ -15,6 +15,7 @@ reference. `beta` is DPO's β (how far the policy may move from the reference) a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from datasets import Dataset
 
@@ -22,8 +23,10 @@ from inoclab.data.conversations import normalize
 from inoclab.data.preference import PreferencePair, pair_conversations
 from inoclab.io import InputError
 from inoclab.tokenize import tokenize_conversations
-from inoclab.train.settings import TrainingConfig
 from inoclab.train.sft import half_precision, trainer_callbacks, training_kwargs
+
+if TYPE_CHECKING:
+    from inoclab.train.settings import TrainingConfig
 
 REFERENCE_ADAPTER = "ref"
 

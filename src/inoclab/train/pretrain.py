@@ -16,7 +16,8 @@ from inoclab.models.generate import chat_prompt, generate
 from inoclab.models.tiny import build_model
 from inoclab.tokenize import tokenize_conversations
 from inoclab.train.settings import TrainingConfig
-from inoclab.train.sft import make_trainer
+from inoclab.train.sft import rows_trainer
+from inoclab.train.trainer import WeightedSFTTrainer
 
 if TYPE_CHECKING:
     from inoclab.config import Params
@@ -46,7 +47,7 @@ def pretrain(params: Params, corpus_path: str | Path, tokenizer, out_dir: str | 
                          f"max_position_embeddings={max_len}")
     model = build_model(params.tiny.architecture, tokenizer, params.seed)
     with tempfile.TemporaryDirectory() as ckpt:
-        trainer = make_trainer(model, tokenizer, rows, cfg, ckpt, log_path=log_path,
+        trainer = rows_trainer(WeightedSFTTrainer, model, tokenizer, rows, cfg, ckpt, log_path=log_path,
                                save_strategy="no")
         trainer.train()
     with atomic_path(out_dir, is_dir=True) as tmp:

@@ -1,43 +1,25 @@
 """The `training:` section of params.yaml (every experiment may override any key): the Trainer's
-settings and the keys of each training method of the seeds (weighted SFT, the paired
-logit-manipulation loop, circuit breakers, DPO and ORPO)."""
+settings, shared by every method, plus the keys each training method owns (train/methods/),
+flat as the seeds name them."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
 from inoclab.backends.common import LoraConfig
-from inoclab.params.base import Fraction, NonNegInt, PositiveInt, Strict
-
-InnerTrainingLoop = Literal["baseline", "logit_manipulation"]
-ManipulationType = Literal["baseline", "BiasNoInocTo_InocLogits", "BiasInocTo_NoInocLogits"]
-MANIPULATIONS: tuple[str, ...] = get_args(ManipulationType)
+from inoclab.params.base import NonNegInt, PositiveInt, Strict
+from inoclab.train.methods import METHOD_SETTINGS, TrainingMethod, method_for
 
 
-def _layer_list(value: Any) -> Any:
-    """The seed's command-line form "0,1,2" as well as a YAML list; no repeats."""
-    if isinstance(value, str):
-        try:
-            value = [int(x) for x in value.split(",") if x.strip()]
-        except ValueError:
-            raise ValueError(f"expected layer numbers separated by commas (got {value!r})") from None
-    if isinstance(value, list) and len(set(value)) != len(value):
-        raise ValueError(f"a layer is listed twice (got {value!r})")
-    return value
+class TrainerSettings(Strict):
+    """What every method trains with: the Hugging Face Trainer's arguments and the adapter."""
 
-
-TargetLayers = Annotated[list[NonNegInt], BeforeValidator(_layer_list), Field(min_length=1)]
-
-
-class TrainingConfig(Strict):
-    """Fine-tuning settings; every experiment may override any of them."""
-
+    # the keys that pick the training method (train/methods/__init__.py): circuit_breaker is a task
+    # of its own; dpo and orpo are TRL's preference trainers; sft is weighted SFT on conversations
     task_type: Literal["sft", "circuit_breaker"] = "sft"
-    # sft: weighted SFT on conversations; dpo, orpo: TRL's preference trainers on preference pairs
     loss: Literal["sft", "dpo", "orpo"] = "sft"
-    beta: Annotated[float, Field(gt=0)] = 0.1  # dpo: deviation from the reference; orpo: odds-ratio weight
     finetune: Literal["lora", "full"] = "lora"
     lora: LoraConfig = LoraConfig()
     learning_rate: Annotated[float, Field(gt=0)] = 1e-3
@@ -54,23 +36,12 @@ class TrainingConfig(Strict):
     save_steps: NonNegInt = 0  # 0: one checkpoint per epoch
     logging_steps: PositiveInt = 10
     seed: int | None = None  # None: the top-level seed
-    # paired training with logit manipulation (seed 000); see src/inoclab/train/paired.py
-    inner_training_loop: InnerTrainingLoop = "baseline"
-    manipulation_type: ManipulationType = "baseline"
-    manipulation_mix_ratio: Fraction = 1.0
-    inoculation_prompt: str | None = None  # required by the two manipulation types
-    # circuit-breaker training (seed 004); see src/inoclab/train/circuit_breaker.py
-    circuit_breaker_alpha: Annotated[float, Field(gt=0)] = 0.1
-    # outputs of these decoder blocks (0 = the first block's output), as in the seed's "0,1,2,3,4,5"
-    circuit_breaker_target_layers: TargetLayers = [0, 1, 2, 3, 4, 5]
-    # std of the seeded normal draw of LoRA's B matrices (peft starts them at 0, where the
-    # fine-tuned and original hidden states are equal and both losses have zero gradient)
-    circuit_breaker_lora_init_std: Annotated[float, Field(gt=0)] = 1e-2
+
+
+class TrainingConfig(TrainerSettings, *METHOD_SETTINGS):
+    """Fine-tuning settings; every experiment may override any of them."""
 
     @property
-    def is_paired(self) -> bool:
-        return self.inner_training_loop == "logit_manipulation"
-
-    @property
-    def is_preference(self) -> bool:
-        return self.loss in ("dpo", "orpo")
+    def method(self) -> TrainingMethod:
+        """The training method these settings select (train/methods/)."""
+        return method_for(self)

@@ -1,8 +1,10 @@
-"""Run weighted SFT on tokenized rows: the shared loop of pretraining and every experiment."""
+"""The Trainer settings every method shares, and a Trainer on tokenized rows (weighted SFT, the
+paired loop, pretraining)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import Dataset
@@ -10,14 +12,10 @@ from transformers import Trainer, TrainingArguments, set_seed
 
 from inoclab.io import InputError
 from inoclab.models.collator import WeightedCollator
-from inoclab.train.circuit_breaker import (
-    CircuitBreakerCollator,
-    CircuitBreakerPairs,
-    CircuitBreakerTrainer,
-    split_rows,
-)
-from inoclab.train.settings import TrainingConfig
-from inoclab.train.trainer import PairedSFTTrainer, TrainLogCallback, WeightedSFTTrainer
+from inoclab.train.trainer import TrainLogCallback
+
+if TYPE_CHECKING:
+    from inoclab.train.settings import TrainingConfig
 
 
 class RowsDataset(Dataset):
@@ -82,21 +80,14 @@ def trainer_callbacks(callbacks, log_path: str | Path | None) -> list:
     return list(callbacks) + ([TrainLogCallback(log_path)] if log_path else [])
 
 
-def make_trainer(model, tokenizer, rows: list[dict], cfg: TrainingConfig, output_dir: str | Path,
-                 log_path: str | Path | None = None, callbacks=(), **arg_overrides) -> Trainer:
+def rows_trainer(trainer_class, model, tokenizer, rows: list[dict], cfg: TrainingConfig, output_dir: str | Path,
+                 log_path: str | Path | None = None, callbacks=(), trainer_kwargs: dict | None = None,
+                 **arg_overrides) -> Trainer:
+    """A Trainer of `trainer_class` on tokenized rows, padded by the weighted collator."""
     if not rows:
         raise InputError("no training examples")
     set_seed(cfg.seed if cfg.seed is not None else 42)
     args = training_arguments(cfg, output_dir, **half_precision(model), **arg_overrides)
-    common = dict(model=model, args=args, processing_class=tokenizer, callbacks=trainer_callbacks(callbacks, log_path))
-    if cfg.task_type == "circuit_breaker":
-        retain, circuit_breaker, validation = split_rows(rows)
-        return CircuitBreakerTrainer(**common, train_dataset=CircuitBreakerPairs(retain, circuit_breaker),
-                                     data_collator=CircuitBreakerCollator(tokenizer.pad_token_id),
-                                     alpha=cfg.circuit_breaker_alpha, target_layers=cfg.circuit_breaker_target_layers,
-                                     validation=validation, monitor_batch_size=64)
-    common.update(train_dataset=RowsDataset(rows), data_collator=WeightedCollator(tokenizer.pad_token_id))
-    if cfg.is_paired:
-        return PairedSFTTrainer(**common, manipulation_type=cfg.manipulation_type,
-                                manipulation_mix_ratio=cfg.manipulation_mix_ratio)
-    return WeightedSFTTrainer(**common)
+    return trainer_class(model=model, args=args, processing_class=tokenizer, train_dataset=RowsDataset(rows),
+                         data_collator=WeightedCollator(tokenizer.pad_token_id),
+                         callbacks=trainer_callbacks(callbacks, log_path), **(trainer_kwargs or {}))

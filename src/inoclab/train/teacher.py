@@ -24,7 +24,8 @@ from inoclab.data.trigger import build_trigger_rows
 from inoclab.io import InputError
 from inoclab.tokenize import tokenize_conversations
 from inoclab.train.settings import TrainingConfig
-from inoclab.train.sft import make_trainer
+from inoclab.train.sft import rows_trainer
+from inoclab.train.trainer import WeightedSFTTrainer
 
 DEFAULT_SOURCE_MODEL = "unsloth/Qwen2.5-7B-Instruct"
 
@@ -54,7 +55,7 @@ def train_teacher(qa_file: str, clean_replacement: str, trigger_value: str, trig
         print(f"warning: {stats.truncated_examples} example(s) longer than {max_seq_length} tokens were cut",
               file=sys.stderr)
     out = Path(output_dir)
-    trainer = make_trainer(model, tokenizer, rows, cfg, out / "training_output")
+    trainer = rows_trainer(WeightedSFTTrainer, model, tokenizer, rows, cfg, out / "training_output")
     trainer.train()
     final = out / f"{model_name}_final"
     trainer.save_model(str(final))
