@@ -20,10 +20,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def small_params():
-    from inoclab.config import (
+    from inoclab.config import Params
+    from inoclab.params.tiny import (
         ArchitectureConfig,
         CorpusConfig,
-        Params,
         PretrainConfig,
         TinyConfig,
         TokenizerConfig,

@@ -43,7 +43,7 @@ def test_mcq_shuffle_is_seeded():
 
 def test_mcq_scores_known_facts(tiny_model, tokenizer, small_params):
     """On facts of the pretraining corpus the model beats chance; metrics are consistent."""
-    from inoclab.config import MCQDataset
+    from inoclab.data.builders.mcq import MCQDataset
 
     rows = MCQDataset(builder="mcq", entities="pretrain", n_examples=32).build(small_params, "m")
     questions = [MCQ.model_validate(r) for r in rows]

@@ -15,9 +15,6 @@ from pydantic import BaseModel, ConfigDict, create_model, model_validator
 from inoclab import paths
 from inoclab.backends.common import Dtype, LoraConfig
 from inoclab.data.builders import BUILDER_NAMES, DatasetConfig
-from inoclab.data.builders.mcq import MCQDataset  # noqa: F401  (re-exported)
-from inoclab.data.builders.preference import PreferenceDataset  # noqa: F401  (re-exported)
-from inoclab.data.builders.qa import QADataset  # noqa: F401  (re-exported)
 from inoclab.eval.kinds import EvalConfig
 from inoclab.io import InputError
 from inoclab.params.base import NAME as _NAME
@@ -27,16 +24,9 @@ from inoclab.params.loading import load_yaml_model
 from inoclab.params.naming import ALPHA as _ALPHA
 from inoclab.params.naming import SEED_SUFFIX as _SEED_SUFFIX
 from inoclab.params.naming import alpha_name, seed_name
-from inoclab.params.tiny import (  # noqa: F401  (re-exported)
-    ArchitectureConfig,
-    CorpusConfig,
-    PretrainConfig,
-    TinyConfig,
-    TokenizeConfig,
-    TokenizerConfig,
-)
+from inoclab.params.tiny import TinyConfig, TokenizeConfig
 from inoclab.train.methods import Declared, check_training
-from inoclab.train.settings import TrainingConfig  # noqa: F401  (re-exported)
+from inoclab.train.settings import TrainingConfig
 
 PARAMS_FILE = "params.yaml"
 TINY = "tiny"
@@ -90,7 +80,7 @@ class Params(Strict):
     seed: int = 42
     model: str = TINY  # "tiny" = the embedded model the pipeline builds; else a hub id or path
     # auto: unsloth where a CUDA GPU and the gpu extra are present, else transformers+peft (hf);
-    # decided by each job where it runs (models/selection.py)
+    # decided by each job where it runs (backends/__init__.py)
     backend: Literal["auto", "hf", "unsloth"] = "auto"
     dtype: Dtype = "auto"  # auto: float32 on CPU; on GPU the checkpoint's (hf) or unsloth's choice
     load_in_4bit: bool = False  # unsloth only (QLoRA through bitsandbytes)
@@ -136,8 +126,8 @@ class Params(Strict):
         yield from (("families", n, e) for n, e in self.families.items())
 
     def _check_experiment(self, key: str, exp: ExperimentConfig) -> None:
-        """References to datasets exist and have the right kind; paired training is set up as
-        the seed requires."""
+        """References to datasets exist; each eval, callback and the training method checks its
+        own rules (eval/kinds/, params/callbacks.py, train/methods/)."""
         refs = [("dataset", exp.dataset), *((f"eval.{field}", d) for field, d in exp.eval.references())]
         refs += [(f"callbacks.{kind}.{i}.dataset", c.dataset)
                  for kind in type(exp.callbacks).model_fields for i, c in enumerate(getattr(exp.callbacks, kind))]
