@@ -12,18 +12,11 @@ from transformers import set_seed
 from inoclab.backends.hf import HFBackend
 from inoclab.data.mcq import MCQ
 from inoclab.models.generate import generate
-from inoclab.params.callbacks import (
-    LogprobCallbackConfig,
-    MCQCallbackConfig,
-    SamplingCallbackConfig,
-)
-from inoclab.train.callbacks import (
-    CallbackRunner,
-    LogprobCallback,
-    MCQCallback,
-    SamplingCallback,
-    callback_steps,
-)
+from inoclab.train.callbacks import callback_steps
+from inoclab.train.callbacks.logprobs import LogprobCallback, LogprobCallbackConfig
+from inoclab.train.callbacks.mcq import MCQCallback, MCQCallbackConfig
+from inoclab.train.callbacks.runner import CallbackRunner
+from inoclab.train.callbacks.sampling import SamplingCallback, SamplingCallbackConfig
 from inoclab.train.methods import make_trainer
 from inoclab.train.settings import TrainingConfig
 

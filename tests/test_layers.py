@@ -40,7 +40,7 @@ def test_imports_inside_functions_are_only_in_components_a_stage_runs():
     params light by importing their implementation when they run (the stage lists them as
     roots: workflow.stage_code), are the only places that do it."""
     lazy = {str(Path(f).relative_to(REPO / "src")) for f in lazy_imports(REPO / "src")}
-    components = {"inoclab/train/methods/", "inoclab/eval/kinds/"}
+    components = {"inoclab/train/methods/", "inoclab/eval/kinds/", "inoclab/train/callbacks/"}
     assert "inoclab/backends/__init__.py" in lazy
     assert {f for f in lazy if not any(f.startswith(c) for c in components)} == {"inoclab/backends/__init__.py"}
 
@@ -85,3 +85,19 @@ def test_stages_load_only_files_their_deps_list(small_pipeline):
         st = by_cmd[" ".join(rec["argv"])]
         missing = set(rec["files"]) - set(st["deps"])
         assert not missing, f"{' '.join(rec['argv'])} loaded {sorted(missing)}, which its deps do not list"
+
+
+def test_a_stage_depends_on_the_components_it_runs_and_not_on_the_others(dvc_stages):
+    """Editing DPO's trainer reruns the DPO experiment, not the SFT ones; editing the trigger
+    eval reruns the trigger experiment's eval only."""
+    def deps(stage):
+        return set(dvc_stages[stage]["deps"])
+
+    dpo_code, cb_code = "src/inoclab/train/preference.py", "src/inoclab/train/circuit_breaker.py"
+    assert dpo_code in deps("train-dpo") and dpo_code not in deps("train-baseline")
+    assert cb_code in deps("train-circuit_breaker") and cb_code not in deps("train-baseline")
+    assert "src/inoclab/train/trainer.py" in deps("train-baseline")
+    sampling = "src/inoclab/models/generate.py"  # the baseline's sampling callback generates
+    assert sampling in deps("train-baseline") and sampling not in deps("train-trigger")  # no callbacks
+    assert "src/inoclab/eval/trigger.py" in deps("eval-trigger") and "src/inoclab/eval/trigger.py" not in deps(
+        "eval-baseline")

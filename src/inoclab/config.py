@@ -19,12 +19,12 @@ from inoclab.eval.kinds import EvalConfig
 from inoclab.io import InputError
 from inoclab.params.base import NAME as _NAME
 from inoclab.params.base import Fraction, ParamsError, Strict
-from inoclab.params.callbacks import CallbacksConfig
 from inoclab.params.loading import load_yaml_model
 from inoclab.params.naming import ALPHA as _ALPHA
 from inoclab.params.naming import SEED_SUFFIX as _SEED_SUFFIX
 from inoclab.params.naming import alpha_name, seed_name
 from inoclab.params.tiny import TinyConfig, TokenizeConfig
+from inoclab.train.callbacks import CallbacksConfig
 from inoclab.train.methods import Declared, check_training
 from inoclab.train.settings import TrainingConfig
 
@@ -52,7 +52,7 @@ class ExperimentConfig(Strict):
     dataset: str
     training: TrainingOverrides = TrainingOverrides()  # type: ignore[valid-type]
     eval: EvalConfig = EvalConfig()
-    callbacks: CallbacksConfig = CallbacksConfig()
+    callbacks: CallbacksConfig = CallbacksConfig()  # type: ignore[valid-type]
 
 
 class FamilyConfig(ExperimentConfig):

@@ -148,7 +148,7 @@ def train_stage(params: Params, exp: str) -> Stage:
     inputs += [f for c in callbacks for f in c.inputs(params)]
     return _stage(
         stage_name("train", exp), "train", ("--experiment", exp), log_path("train", exp),
-        [*dict.fromkeys(inputs), *base_model_deps(params)], components=(method,),
+        [*dict.fromkeys(inputs), *base_model_deps(params)], components=(method, *callbacks),
         outs=[str(paths.model_dir(exp)), *callback_files(params, exp)], folders=[str(paths.callbacks_dir(exp))],
         plots={str(paths.train_log(exp)): {"x": "step", "y": "loss"}},
         params=["seed", *MODEL_LOADING, "training", *experiment_params(params, exp, "dataset", "training", "callbacks"),

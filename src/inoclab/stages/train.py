@@ -16,7 +16,8 @@ from inoclab import paths
 from inoclab.backends import backend_for
 from inoclab.backends.common import canonicalize_saved_files
 from inoclab.io import atomic_path
-from inoclab.train.callbacks import CallbackRunner, callbacks_for
+from inoclab.train.callbacks import callbacks_for
+from inoclab.train.callbacks.runner import CallbackRunner
 from inoclab.train.methods import method_for
 
 if TYPE_CHECKING:

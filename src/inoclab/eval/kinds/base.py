@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from inoclab import paths
 from inoclab.params.base import ParamsError, Strict
 
 if TYPE_CHECKING:
@@ -38,6 +39,38 @@ class EvalKind:
 
     def run(self, params: Params, name: str, model, tokenizer, e: EvalConfig, details: Path) -> Any:
         """Its section of eval.json; its detail files go into `details`."""
+        raise NotImplementedError
+
+
+class PerDatasetEval(EvalKind):
+    """An eval whose key under `eval:` is a list of dataset names, measured one by one into
+    `{dataset: summary}`; eval.json has the section even when the list is empty when `always`."""
+
+    reads: ClassVar[tuple[str, ...]]  # the dataset kinds it reads (DatasetSpec.kind)
+    tokenized: ClassVar[bool] = True  # reads the tokenized rows, else the dataset's JSONL
+    always: ClassVar[bool] = False
+
+    def configured(self, e: EvalConfig) -> bool:
+        return self.always or bool(getattr(e, self.section))
+
+    def references(self, e: EvalConfig) -> list[tuple[str, str]]:
+        return [(self.section, d) for d in getattr(e, self.section)]
+
+    def check(self, params: Params, key: str, exp: ExperimentConfig) -> None:
+        for d in getattr(exp.eval, self.section):
+            if (form := params.datasets[d].kind) not in self.reads:
+                raise ParamsError(f"{key}.eval.{self.section}", f"{d!r} is a dataset of {form} (eval.{self.section} "
+                                  f"reads {' or '.join(self.reads)})")
+
+    def inputs(self, params: Params, e: EvalConfig) -> list[str]:
+        return [str(paths.tokenized(params.model_slug, d) if self.tokenized else paths.dataset(d))
+                for d in getattr(e, self.section)]
+
+    def run(self, params: Params, name: str, model, tokenizer, e: EvalConfig, details: Path) -> dict:
+        return {d: self.measure(params, model, tokenizer, e, d, details) for d in getattr(e, self.section)}
+
+    def measure(self, params: Params, model, tokenizer, e: EvalConfig, dataset: str, details: Path) -> dict:
+        """The summary of one dataset; its detail files go into `details`."""
         raise NotImplementedError
 
 
