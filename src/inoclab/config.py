@@ -20,6 +20,7 @@ from inoclab.io import InputError
 from inoclab.params.base import NAME as _NAME
 from inoclab.params.base import Fraction, ParamsError, Strict
 from inoclab.params.loading import load_yaml_model
+from inoclab.params.models import EMBEDDED
 from inoclab.params.naming import ALPHA as _ALPHA
 from inoclab.params.naming import SEED_SUFFIX as _SEED_SUFFIX
 from inoclab.params.naming import alpha_name, seed_name
@@ -78,7 +79,9 @@ class ReportConfig(Strict):
 
 class Params(Strict):
     seed: int = 42
-    model: str = TINY  # "tiny" = the embedded model the pipeline builds; else a hub id or path
+    # "tiny": the model the pipeline pretrains; "smollm2-135m": a real model built from its registry
+    # package (models/embedded.py); else a local path, or a hub id (GPU clusters)
+    model: str = TINY
     # auto: unsloth where a CUDA GPU and the gpu extra are present, else transformers+peft (hf);
     # decided by each job where it runs (backends/__init__.py)
     backend: Literal["auto", "hf", "unsloth"] = "auto"
@@ -255,9 +258,17 @@ class Params(Strict):
         return self.model == TINY
 
     @property
+    def is_embedded(self) -> bool:
+        """A real model a pipeline stage builds from its registry package."""
+        return self.model in EMBEDDED
+
+    @property
     def base_model_ref(self) -> str:
-        """What the stages load: the tiny model's directory, or the hub id / path params name."""
-        return str(paths.TINY_MODEL) if self.is_tiny else self.model
+        """What the stages load: the folder of the tiny or an embedded model, or the hub id or
+        path params name."""
+        if self.is_tiny:
+            return str(paths.TINY_MODEL)
+        return str(paths.embedded_model(self.model)) if self.is_embedded else self.model
 
     def dataset(self, name: str) -> DatasetConfig:
         """A declared dataset, or one clear error listing what is declared."""

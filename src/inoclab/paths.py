@@ -13,6 +13,11 @@ TINY_METRICS = TINY_DIR / "metrics.json"
 TINY_PRETRAIN_LOG = TINY_DIR / "pretrain_log.csv"
 
 
+def embedded_model(name: str) -> Path:
+    """An embedded real model built from its registry package (models/embedded.py)."""
+    return RESULTS / "models" / name
+
+
 def dataset(name: str) -> Path:
     return RESULTS / "datasets" / f"{name}.jsonl"
 

