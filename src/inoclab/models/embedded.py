@@ -40,7 +40,6 @@ def load_packaged(spec: PackagedGGUF):
     for cfg in (model.config, model.generation_config):
         cfg.eos_token_id = cfg.pad_token_id = end
     model.hf_quantizer = None  # the weights are already dequantized float32 tensors
-    model.config.quantization_config = None
     del model.config.quantization_config
     model.is_quantized = False
     return model, tokenizer
