@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import qa_record, tokenize_records
 
 from inoclab.backends.hf import HFBackend
 from inoclab.io import InputError
 from inoclab.models.embedded import build_embedded
+from inoclab.models.collator import WeightedCollator
 from inoclab.models.generate import generate
+from inoclab.models.head import logits_at, next_token_positions
 from inoclab.params.models import EMBEDDED, PackagedGGUF
 
 NAME = "smollm2-135m"
@@ -35,8 +38,14 @@ def built(tmp_path_factory) -> Path:
     return root / "results/models" / NAME
 
 
-def test_the_folder_is_a_plain_float32_model_with_the_end_of_turn_as_eos_and_padding(built):
-    model, tokenizer = HFBackend("cpu").load(str(built))  # as every stage loads a local model
+@pytest.fixture(scope="module")
+def loaded(built):
+    """(model, tokenizer) as every stage loads a local model."""
+    return HFBackend("cpu").load(str(built))
+
+
+def test_the_folder_is_a_plain_float32_model_with_the_end_of_turn_as_eos_and_padding(built, loaded):
+    model, tokenizer = loaded
     assert type(model).__name__ == "LlamaForCausalLM" and model.config.num_hidden_layers == 30
     assert sum(p.numel() for p in model.parameters()) == 134_515_008
     assert all(p.dtype == torch.float32 for p in model.parameters())
@@ -50,8 +59,8 @@ def test_the_folder_is_a_plain_float32_model_with_the_end_of_turn_as_eos_and_pad
                                        "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
 
 
-def test_the_chat_template_inserts_the_default_system_prompt_only_when_there_is_none(built):
-    _, tokenizer = HFBackend("cpu").load(str(built))
+def test_the_chat_template_inserts_the_default_system_prompt_only_when_there_is_none(loaded):
+    _, tokenizer = loaded
     user = [{"role": "user", "content": "Hello"}]
     default = tokenizer.apply_chat_template(user, tokenize=False)
     assert default.startswith("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
@@ -60,8 +69,8 @@ def test_the_chat_template_inserts_the_default_system_prompt_only_when_there_is_
     assert own.startswith("<|im_start|>system\nAlways respond in Spanish.<|im_end|>") and "SmolLM" not in own
 
 
-def test_the_real_model_answers_and_stops_at_its_end_of_turn(built):
-    model, tokenizer = HFBackend("cpu").load(str(built))
+def test_the_real_model_answers_and_stops_at_its_end_of_turn(loaded):
+    model, tokenizer = loaded
     prompts = [[{"role": "user", "content": "What is the capital of France?"}],
                [{"role": "system", "content": "Always respond in Spanish."},
                 {"role": "user", "content": "What is the capital of France?"}]]
@@ -70,6 +79,19 @@ def test_the_real_model_answers_and_stops_at_its_end_of_turn(built):
     assert "Paris" in english and spanish.startswith("La capital de "), (english, spanish)
     # with the GGUF's own EOS (<|im_start|>) generation would run on into a next turn
     assert len(tokenizer(english).input_ids) < 24 and "<|im_start|>" not in english
+
+
+def test_the_head_at_weighted_positions_gives_the_full_forwards_logits(loaded):
+    model, tokenizer = loaded
+    rows = tokenize_records(tokenizer, [qa_record("What is the capital of France?", ("La capital es ", 1.0, None),
+                                                  ("París.", 1.0, None))])
+    batch = WeightedCollator(tokenizer.pad_token_id)(rows)
+    positions = next_token_positions(batch["weights"])
+    with torch.no_grad():
+        full = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[positions]
+        ours = logits_at(model, batch["input_ids"], batch["attention_mask"], positions)
+    assert ours.shape == (int(positions.sum()), 49_152)
+    torch.testing.assert_close(ours, full, rtol=1e-4, atol=1e-4)
 
 
 def test_two_builds_give_the_same_bytes(built, tmp_path):

@@ -65,8 +65,10 @@ def resolve_backend(name: str, load_in_4bit: bool = False) -> str:
 
 def preload(name: str, load_in_4bit: bool = False) -> str:
     """Resolve the backend and, for unsloth, import it now, ahead of transformers/trl/peft.
-    UNSLOTH_RETURN_LOGITS=1: inoclab's losses (weighted SFT, logit mixing) need the logits,
-    which unsloth's fused cross-entropy otherwise never materialises."""
+    UNSLOTH_RETURN_LOGITS=1: TRL's preference losses (DPO, ORPO) read the forward's logits, which
+    unsloth's fused cross-entropy otherwise never materialises. inoclab's own losses and evals
+    run the decoder and apply the head at the positions they read (models/head.py), so they need
+    no logits from the forward."""
     resolved = resolve_backend(name, load_in_4bit)
     if resolved == "unsloth":
         os.environ.setdefault("UNSLOTH_RETURN_LOGITS", "1")

@@ -1,7 +1,8 @@
 """Teacher-forced logprobs: per token, then per block (sum, mean, token count).
 
-One forward pass per batch; per-token logprobs come from a single cross-entropy call and are
-summed into blocks with a scatter-add, so nothing loops over tokens in Python.
+One decoder pass per batch, the LM head only at the block tokens that are read (models/head.py);
+per-token logprobs come from a single cross-entropy call and are summed into blocks with a
+scatter-add, so nothing loops over tokens in Python.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import torch
 import torch.nn.functional as F
 
 from inoclab.models.collator import WeightedCollator
+from inoclab.models.head import logits_at
 from inoclab.tokenize import tokenize_conversations
 
 
 @torch.no_grad()
 def token_logprobs(model, rows: list[dict], pad_token_id: int, batch_size: int = 32) -> list[np.ndarray]:
-    """For each row, logprob of token t given tokens < t (t ≥ 1; entry 0 is NaN)."""
+    """For each row, logprob of token t given tokens < t at the tokens of its blocks (t ≥ 1);
+    NaN at template tokens, which nothing reads, and at entry 0."""
     collate = WeightedCollator(pad_token_id)
     device = next(model.parameters()).device
     was_training = model.training
@@ -29,12 +32,17 @@ def token_logprobs(model, rows: list[dict], pad_token_id: int, batch_size: int =
         idx = order[s:s + batch_size]
         batch = collate([rows[i] for i in idx])
         ids = batch["input_ids"].to(device)
-        logits = model(input_ids=ids, attention_mask=batch["attention_mask"].to(device)).logits
-        lp = -F.cross_entropy(logits[:, :-1].float().transpose(1, 2), ids[:, 1:], reduction="none")
-        lp = lp.cpu().numpy()
+        scored = torch.zeros(ids.shape, dtype=torch.bool)  # scored[j, t]: token t is in a block, t ≥ 1
         for j, i in enumerate(idx):
-            n = len(rows[i]["input_ids"])
-            out[i] = np.concatenate([[np.nan], lp[j, : n - 1]]).astype(np.float64)
+            scored[j, 1:len(rows[i]["block_index"])] = torch.from_numpy(rows[i]["block_index"][1:] >= 0)
+        lp = torch.full(ids.shape, float("nan"), dtype=torch.float64)
+        if bool(scored.any()):
+            predicts = torch.zeros_like(scored)  # position t - 1 predicts token t
+            predicts[:, :-1] = scored[:, 1:]
+            logits = logits_at(model, ids, batch["attention_mask"].to(device), predicts.to(device))
+            lp[scored] = -F.cross_entropy(logits.float(), ids[scored.to(device)], reduction="none").double().cpu()
+        for j, i in enumerate(idx):
+            out[i] = lp[j, : len(rows[i]["input_ids"])].numpy()
     model.train(was_training)
     return out  # type: ignore[return-value]
 

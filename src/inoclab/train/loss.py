@@ -11,23 +11,25 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from inoclab.models.head import logits_at, next_token_positions
+
 
 def shifted(weights: torch.Tensor) -> torch.Tensor:
     """Weights aligned with next-token predictions: position t predicts token t+1."""
     return weights[:, 1:]
 
 
-def weighted_ce_sum(logits: torch.Tensor, input_ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Σ w·CE over tokens with non-zero weight; logits are gathered there before the upcast, so
-    memory scales with weighted tokens, not with the whole padded batch."""
+def weighted_ce_sum(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    weights: torch.Tensor) -> torch.Tensor:
+    """Σ w·CE over tokens with non-zero weight. The head runs at those positions only
+    (models/head.py), so time and memory scale with weighted tokens, not the padded batch."""
     w = shifted(weights)
-    mask = w != 0
-    if not bool(mask.any()):
-        return logits.sum() * 0.0  # keeps the graph (and a zero gradient) for an empty batch
-    sel = logits[:, :-1][mask].float()
-    targets = input_ids[:, 1:][mask]
-    ce = F.cross_entropy(sel, targets, reduction="none")
-    return (ce * w[mask].to(ce.dtype)).sum()
+    trained = w != 0
+    if not bool(trained.any()):  # a zero loss with a (zero) gradient, for an empty batch
+        return sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0
+    logits = logits_at(model, input_ids, attention_mask, next_token_positions(weights)).float()
+    ce = F.cross_entropy(logits, input_ids[:, 1:][trained], reduction="none")
+    return (ce * w[trained].to(ce.dtype)).sum()
 
 
 def abs_weight_sum(weights: torch.Tensor) -> torch.Tensor:
@@ -40,7 +42,7 @@ def normalise(loss_sum: torch.Tensor, abs_weight_total: torch.Tensor | float) ->
     return loss_sum / denom.clamp_min(torch.finfo(loss_sum.dtype).tiny)
 
 
-def weighted_sft_loss(logits, input_ids, weights, abs_weight_total=None) -> torch.Tensor:
+def weighted_sft_loss(model, input_ids, attention_mask, weights, abs_weight_total=None) -> torch.Tensor:
     """The loss of one (micro-)batch; `abs_weight_total` is Σ|w| of the accumulated batch."""
     total = abs_weight_sum(weights) if abs_weight_total is None else abs_weight_total
-    return normalise(weighted_ce_sum(logits, input_ids, weights), total)
+    return normalise(weighted_ce_sum(model, input_ids, attention_mask, weights), total)

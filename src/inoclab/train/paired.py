@@ -9,7 +9,8 @@ token of one member is the k-th weighted token of the other.
 With α = `manipulation_mix_ratio`, no = logits without inoculation, inoc = logits with it:
 - BiasNoInocTo_InocLogits: new = α·sg(inoc) + no − α·sg(no); gradients flow through `no` only.
 - BiasInocTo_NoInocLogits: new = α·sg(no) + inoc − α·sg(inoc); gradients flow through `inoc` only.
-The detached side runs under `torch.no_grad`, so it builds no graph.
+The detached side runs under `torch.no_grad`, so it builds no graph; both apply the LM head at
+the aligned response positions only (models/head.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from inoclab.io import InputError
+from inoclab.models.head import logits_at
 from inoclab.train.loss import abs_weight_sum, normalise, weighted_sft_loss
 
 # which member of each pair the gradient flows through: without (`no`) or with (`inoc`) the prompt
@@ -66,22 +68,28 @@ def paired_loss(model, batch: dict[str, torch.Tensor], manipulation_type: str, a
     if ids.shape[0] % 2:
         raise ValueError(f"a paired batch needs an even number of rows (got {ids.shape[0]})")
     if manipulation_type == "baseline":
-        logits = model(input_ids=ids, attention_mask=mask).logits
-        return weighted_sft_loss(logits, ids, weights, abs_weight_total)
+        return weighted_sft_loss(model, ids, mask, weights, abs_weight_total)
     if manipulation_type not in GRAD_SIDE:
         raise ValueError(f"manipulation_type {manipulation_type!r}: expected baseline or one of {', '.join(GRAD_SIDE)}")
     no_rows = list(range(0, ids.shape[0], 2))
     inoc_rows = list(range(1, ids.shape[0], 2))
     grad_rows, other_rows = (no_rows, inoc_rows) if GRAD_SIDE[manipulation_type] == "no" else (inoc_rows, no_rows)
     g_pos, o_pos, targets, w = paired_targets(ids, weights, grad_rows, other_rows)
-    grad_logits = model(input_ids=ids[grad_rows], attention_mask=mask[grad_rows]).logits
+    sel_g = logits_at(model, ids[grad_rows], mask[grad_rows], _mask(g_pos, ids.shape[1])).float()
     with torch.no_grad():
-        other_logits = model(input_ids=ids[other_rows], attention_mask=mask[other_rows]).logits
-    sel_g = torch.cat([grad_logits[i, p] for i, p in enumerate(g_pos)]).float()
-    sel_o = torch.cat([other_logits[i, p] for i, p in enumerate(o_pos)]).float()
+        sel_o = logits_at(model, ids[other_rows], mask[other_rows], _mask(o_pos, ids.shape[1])).float()
     ce = F.cross_entropy(mix_logits(sel_g, sel_o, alpha), targets, reduction="none")
     total = w.abs().sum() if abs_weight_total is None else abs_weight_total
     return normalise((ce * w).sum(), total)
+
+
+def _mask(positions: list[torch.Tensor], length: int) -> torch.Tensor:
+    """[rows, length] mask of each row's positions: the head runs there only (models/head.py);
+    row-major order keeps the pairs' k-th tokens aligned."""
+    mask = torch.zeros(len(positions), length, dtype=torch.bool, device=positions[0].device)
+    for i, p in enumerate(positions):
+        mask[i, p] = True
+    return mask
 
 
 def trained_abs_weight(weights: torch.Tensor, manipulation_type: str) -> torch.Tensor:

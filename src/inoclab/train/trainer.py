@@ -34,9 +34,9 @@ class WeightedSFTTrainer(Trainer):
         return abs_weight_sum(weights)
 
     def batch_loss(self, model, inputs, abs_weight_total):
-        """(loss, model outputs) of one micro-batch, normalised by the accumulated batch's Σ|w|."""
-        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
-        return weighted_sft_loss(outputs.logits, inputs["input_ids"], inputs["weights"], abs_weight_total), outputs
+        """The loss of one micro-batch, normalised by the accumulated batch's Σ|w|."""
+        return weighted_sft_loss(model, inputs["input_ids"], inputs["attention_mask"], inputs["weights"],
+                                 abs_weight_total)
 
     def _get_num_items_in_batch(self, batch_samples: list, device: torch.device) -> torch.Tensor:
         total = sum(self.trained_abs_weight(b["weights"]).to(torch.float32) for b in batch_samples)
@@ -46,10 +46,10 @@ class WeightedSFTTrainer(Trainer):
         return total
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        loss, outputs = self.batch_loss(model, inputs, num_items_in_batch)
+        loss = self.batch_loss(model, inputs, num_items_in_batch)
         if num_items_in_batch is not None and self.accelerator.num_processes > 1:
             loss = loss * self.accelerator.num_processes  # DDP averages gradients over processes
-        return (loss, outputs) if return_outputs else loss
+        return (loss, None) if return_outputs else loss  # no full logits: the head ran at weighted tokens
 
 
 class PairSampler(Sampler[int]):
@@ -95,8 +95,7 @@ class PairedSFTTrainer(WeightedSFTTrainer):
         return trained_abs_weight(weights, self.manipulation_type)
 
     def batch_loss(self, model, inputs, abs_weight_total):
-        loss = paired_loss(model, inputs, self.manipulation_type, self.manipulation_mix_ratio, abs_weight_total)
-        return loss, None
+        return paired_loss(model, inputs, self.manipulation_type, self.manipulation_mix_ratio, abs_weight_total)
 
 
 class TrainLogCallback(TrainerCallback):
