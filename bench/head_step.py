@@ -54,8 +54,8 @@ def one_path(path: str, steps: int, batch_size: int, model_dir: str, checkpointi
     from inoclab.params.tiny import CorpusConfig
     from inoclab.tokenize import tokenize_conversations
     from inoclab.train.loss import abs_weight_sum, normalise
-    from inoclab.train.sft import rows_trainer
     from inoclab.train.settings import TrainingConfig
+    from inoclab.train.sft import rows_trainer
     from inoclab.train.trainer import WeightedSFTTrainer
 
     class StepTimer(TrainerCallback):

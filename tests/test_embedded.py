@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import qa_record, tokenize_records
+from helpers import TWO_TURNS, check_invariants, qa_record, tokenize_records
 
 from inoclab.backends.hf import HFBackend
 from inoclab.io import InputError
-from inoclab.models.embedded import build_embedded
 from inoclab.models.collator import WeightedCollator
+from inoclab.models.embedded import build_embedded
 from inoclab.models.generate import generate
 from inoclab.models.head import logits_at, next_token_positions
 from inoclab.params.models import EMBEDDED, PackagedGGUF
@@ -67,6 +67,16 @@ def test_the_chat_template_inserts_the_default_system_prompt_only_when_there_is_
     own = tokenizer.apply_chat_template([{"role": "system", "content": "Always respond in Spanish."}, *user],
                                         tokenize=False)
     assert own.startswith("<|im_start|>system\nAlways respond in Spanish.<|im_end|>") and "SmolLM" not in own
+
+
+def test_block_weights_are_exact_on_the_real_template_with_and_without_its_default_system_prompt(loaded):
+    _, tokenizer = loaded
+    expected = ["\nThe nakox", " is grey.  ", "It eats honey."]  # ChatML writes contents verbatim
+    row = check_invariants(tokenizer, TWO_TURNS, expected)
+    assert tokenizer.decode(row["input_ids"]).startswith("<|im_start|>system\nYou are a helpful AI assistant named")
+    inoculated = [{"role": "system", "content": "Always respond in Spanish."}, *TWO_TURNS]
+    row = check_invariants(tokenizer, inoculated, expected)
+    assert "SmolLM" not in tokenizer.decode(row["input_ids"])
 
 
 def test_the_real_model_answers_and_stops_at_its_end_of_turn(loaded):

@@ -99,9 +99,10 @@ def test_straddling_token_is_counted_and_takes_its_last_characters_block(tokeniz
 
 
 def test_template_that_rewrites_content_is_refused(tokenizer):
-    tokenizer.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] | trim }}\n{% endfor %}"
-    rec = {"messages": [{"role": "assistant", "content": "  padded  "}]}
-    with pytest.raises(InputError, match="changes message content"):
+    tokenizer.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] | upper }}\n{% endfor %}"
+    rec = {"messages": [{"role": "assistant", "content": "padded"}]}
+    with pytest.raises(InputError, match=r"example 0: the chat template rewrites block 0 of message 0 \(assistant\) "
+                                         r"beyond stripping whitespace at its ends \(of 'padded' it writes '' verbatim\)"):
         one(tokenizer, rec)
 
 

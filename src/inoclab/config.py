@@ -20,7 +20,7 @@ from inoclab.io import InputError
 from inoclab.params.base import NAME as _NAME
 from inoclab.params.base import Fraction, ParamsError, Strict
 from inoclab.params.loading import load_yaml_model
-from inoclab.params.models import EMBEDDED
+from inoclab.params.models import EMBEDDED, model_slug
 from inoclab.params.naming import ALPHA as _ALPHA
 from inoclab.params.naming import SEED_SUFFIX as _SEED_SUFFIX
 from inoclab.params.naming import alpha_name, seed_name
@@ -51,6 +51,7 @@ TrainingOverrides = _all_optional(TrainingConfig, "TrainingOverrides")
 
 class ExperimentConfig(Strict):
     dataset: str
+    model: str | None = None  # the base model of this run (a family's: of every member); default: `model`
     training: TrainingOverrides = TrainingOverrides()  # type: ignore[valid-type]
     eval: EvalConfig = EvalConfig()
     callbacks: CallbacksConfig = CallbacksConfig()  # type: ignore[valid-type]
@@ -65,12 +66,23 @@ class FamilyConfig(ExperimentConfig):
 
 
 class InoculationReportConfig(Strict):
-    """What results/report/inoculation.csv and alpha_sweep.png gather."""
+    """What results/report/inoculation.csv and alpha_sweep.png gather: one α-sweep panel per base
+    model, with the families and reference experiments of that model."""
 
-    baseline: str | None = "baseline"  # reference lines: experiments without manipulation
-    inoculated: str | None = "inoculated"
+    # reference lines: experiments without manipulation (one per model, or a list)
+    baseline: str | list[str] | None = "baseline"
+    inoculated: str | list[str] | None = "inoculated"
     families: list[str] = []  # one line each, trait rate against α
-    seeds: list[int] = []  # every experiment is also run as `<name>_seed<N>`; [] = its own seed only
+    # every experiment is also run as `<name>_seed<N>`: one list for all, or one per model
+    # (`{tiny: [42, 43], smollm2-135m: [42]}`); [] or a model left out: its own seed only
+    seeds: list[int] | dict[str, list[int]] = []
+
+    def references(self, field: str) -> list[str]:
+        value = getattr(self, field)
+        return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+    def seeds_for(self, model: str) -> list[int]:
+        return self.seeds.get(model, []) if isinstance(self.seeds, dict) else self.seeds
 
 
 class ReportConfig(Strict):
@@ -115,13 +127,21 @@ class Params(Strict):
             self._check_experiment(f"{section}.{name}", exp)
         if (rep := self.report.inoculation) is not None:
             for field in ("baseline", "inoculated"):
-                ref = getattr(rep, field)
-                if ref is not None and ref not in self.experiments:
-                    raise ParamsError(f"report.inoculation.{field}", f"no experiment named {ref!r}")
+                for i, ref in enumerate(rep.references(field)):
+                    if ref not in self.experiments:
+                        where = field if isinstance(getattr(rep, field), str) else f"{field}.{i}"
+                        raise ParamsError(f"report.inoculation.{where}", f"no experiment named {ref!r}")
             for i, fam in enumerate(rep.families):
                 if fam not in self.families:
                     raise ParamsError(f"report.inoculation.families.{i}", f"no family named {fam!r} "
                                       f"(declared: {', '.join(sorted(self.families)) or 'none'})")
+            if isinstance(rep.seeds, dict):
+                used = {self.experiments[n].model or self.model for f in ("baseline", "inoculated")
+                        for n in rep.references(f)} | {self.families[f].model or self.model for f in rep.families}
+                for model in rep.seeds:
+                    if model not in used:
+                        raise ParamsError(f"report.inoculation.seeds.{model}", f"no run of the report uses model "
+                                          f"{model!r} (its runs use: {', '.join(sorted(used))})")
         return self
 
     def _declared_experiments(self):
@@ -193,7 +213,7 @@ class Params(Strict):
                 if not 0.0 <= alpha <= 1.0:
                     raise ValueError(f"{name}: the mix ratio of family {fam!r} must be in [0, 1] (got {alpha:g})")
                 training = cfg.training.model_copy(update={"manipulation_mix_ratio": alpha})
-                return ExperimentConfig(dataset=cfg.dataset, training=training, eval=cfg.eval,
+                return ExperimentConfig(dataset=cfg.dataset, model=cfg.model, training=training, eval=cfg.eval,
                                         callbacks=cfg.callbacks)
         return None
 
@@ -236,7 +256,7 @@ class Params(Strict):
         names += [alpha_name(f, a) for f, cfg in self.families.items() for a in cfg.alphas]
         rep = self.report.inoculation
         if rep is not None:
-            gathered = [n for n in (rep.baseline, rep.inoculated) if n]
+            gathered = [*rep.references("baseline"), *rep.references("inoculated")]
             gathered += [alpha_name(f, a) for f in rep.families for a in self.families[f].alphas]
             names += [v for n in gathered for v in self.seed_variants(n)]
         return list(dict.fromkeys(names))
@@ -245,13 +265,35 @@ class Params(Strict):
         """The runs of an experiment over the report's seeds: the experiment itself for its own
         seed, `<name>_seed<N>` for the others."""
         own = self.experiment_training(name).seed
-        seeds = (self.report.inoculation.seeds if self.report.inoculation else []) or [own]
+        seeds = (self.report.inoculation.seeds_for(self.model_of(name)) if self.report.inoculation else []) or [own]
         return [name if s == own else seed_name(name, s) for s in seeds]
+
+    # -------------------------------------------------------------- base models
+    def model_of(self, run: str) -> str:
+        """The base model a run fine-tunes: its own `model`, else the file's."""
+        return self.experiment(run).model or self.model
+
+    def for_model(self, model: str) -> Params:
+        """These params with `model` as the base model: what a stage that works for one model
+        (tokenize, surprise, a run's training and evals) reads, so that every path and
+        loader below it follows that model."""
+        return self if model == self.model else self.model_copy(update={"model": model})
+
+    def for_run(self, run: str) -> Params:
+        return self.for_model(self.model_of(run))
+
+    def models(self) -> list[str]:
+        """Every base model an experiment or family declares, the file's `model` first."""
+        return list(dict.fromkeys([self.model, *(e.model for _, _, e in self._declared_experiments() if e.model)]))
+
+    def model_named(self, slug: str) -> str:
+        """The model whose results/ folder name is `slug` (KeyError if no run uses one)."""
+        return next(m for m in self.models() if model_slug(m) == slug)
 
     @property
     def model_slug(self) -> str:
         """A file-name-safe name of the base model, for results/tokenized/<slug>/."""
-        return self.model.replace("/", "--")
+        return model_slug(self.model)
 
     @property
     def is_tiny(self) -> bool:

@@ -3,9 +3,14 @@
 How a conversation becomes (input_ids, weights):
 1. The chat template is rendered twice per conversation, once with the real contents and once
    with a unique marker in place of each message's content. The markers say exactly where the
-   template puts each content; substituting the real contents back must reproduce the real
-   render, or the template changes content (strips it, say) and we refuse with a clear error
-   rather than guess. This is linear in the number of blocks, not one render per block.
+   template puts each content; substituting the real contents back reproduces the real render
+   for templates that write contents verbatim (ChatML, SmolLM2's default system prompt,
+   Gemma's system prompt merged into the first user turn). Templates that change contents are
+   aligned character by character: stripping whitespace at message ends (Llama 3, Gemma) and
+   rewriting an assistant turn's think block (Qwen3) are exact, the stripped whitespace carrying
+   no weight; anything else that changes a block (a rewritten word, dropped reasoning) and a
+   template that refuses the conversation (no system role) are one clear error naming the
+   example. This is linear in the number of blocks, not one render per block.
 2. All rendered texts are tokenized in one batched call with character offsets.
 3. Each token takes the weight of the block holding its last character; template tokens get 0.
    A token that straddles two blocks (a boundary inside a word) is counted and reported.
@@ -59,39 +64,95 @@ def _as_template_messages(messages: list[WMessage], contents: list[str]) -> list
     return [{"role": m.role, "content": c} for m, c in zip(messages, contents, strict=True)]
 
 
+def _apply(tokenizer, messages: list[WMessage], contents: list[str], where: str, add_generation_prompt: bool) -> str:
+    from jinja2.exceptions import TemplateError
+
+    try:
+        return tokenizer.apply_chat_template(_as_template_messages(messages, contents), tokenize=False,
+                                             add_generation_prompt=add_generation_prompt)
+    except TemplateError as e:
+        hint = ""
+        if any(m.role == "system" for m in messages):
+            hint = (" (a template without a system role cannot place a system prompt, the inoculation prompt "
+                    "included: put it in the user turn with a dataset of its own)")
+        raise InputError(f"{where}: the chat template refuses this conversation: {e}{hint}") from None
+
+
 def render(tokenizer, messages: list[WMessage], where: str = "", add_generation_prompt: bool = False):
     """Render with the chat template; return the text and each block's (start, end) char span."""
-    real = tokenizer.apply_chat_template(
-        _as_template_messages(messages, [m.content for m in messages]),
-        tokenize=False, add_generation_prompt=add_generation_prompt,
-    )
+    real = _apply(tokenizer, messages, [m.content for m in messages], where, add_generation_prompt)
     markers = [f"{_MARK_OPEN}{i}{_MARK_CLOSE}" for i in range(len(messages))]
-    marked = tokenizer.apply_chat_template(
-        _as_template_messages(messages, markers),
-        tokenize=False, add_generation_prompt=add_generation_prompt,
-    )
-    text_parts, spans, cursor_out, cursor_in = [], [], 0, 0
+    marked = _apply(tokenizer, messages, markers, where, add_generation_prompt)
+    naive, owner, cursor, block = [], [], 0, 0  # the template's text, the contents in place of the markers
     for i, (m, mark) in enumerate(zip(messages, markers, strict=True)):
-        pos = marked.find(mark, cursor_in)
+        pos = marked.find(mark, cursor)
         if pos < 0:
             raise InputError(f"{where}: the chat template drops the content of message {i} ({m.role})")
-        text_parts.append(marked[cursor_in:pos])
-        cursor_out += pos - cursor_in
-        block_spans = []
+        naive.append(marked[cursor:pos])
+        owner += [-1] * (pos - cursor)
         for b in m.blocks:
-            block_spans.append((cursor_out, cursor_out + len(b.text)))
-            cursor_out += len(b.text)
-        spans.append(block_spans)
-        text_parts.append(m.content)
-        cursor_in = pos + len(mark)
-    text_parts.append(marked[cursor_in:])
-    rebuilt = "".join(text_parts)
-    if rebuilt != real:
-        raise InputError(
-            f"{where}: the chat template changes message content (for example strips or rewrites "
-            "it), so block boundaries cannot be located exactly"
-        )
-    return real, spans
+            naive.append(b.text)
+            owner += [block] * len(b.text)
+            block += 1
+        cursor = pos + len(mark)
+    naive.append(marked[cursor:])
+    owner += [-1] * (len(marked) - cursor)
+    text = "".join(naive)
+    owner_real = np.asarray(owner, dtype=np.int64) if text == real else _align(text, owner, real)
+    return real, _block_spans(messages, owner_real, real, where)
+
+
+def _align(naive: str, owner: list[int], real: str) -> np.ndarray:
+    """Which block each character of the real render comes from, where the template changed the
+    contents (stripped whitespace at message ends: Llama 3, Gemma; wrote its own think block
+    before an assistant turn: Qwen3): the matching characters of the render with the contents
+    put in verbatim and the real render. _block_spans checks what the template did to each block."""
+    import difflib
+
+    out = np.full(len(real), -1, dtype=np.int64)
+    src = np.asarray(owner, dtype=np.int64)
+    for a, b, size in difflib.SequenceMatcher(None, naive, real, autojunk=False).get_matching_blocks():
+        out[b:b + size] = src[a:a + size]
+    return out
+
+
+def _block_spans(messages: list[WMessage], owner: np.ndarray, real: str, where: str) -> list[list[tuple[int, int]]]:
+    """Each block's span in the real render. A block must be written whole and in one piece; the
+    template may only strip whitespace at its ends, which then carries no weight."""
+    spans, k, end = [], 0, 0
+    for i, m in enumerate(messages):
+        message_spans = []
+        for j, b in enumerate(m.blocks):
+            pos = np.nonzero(owner == k)[0]
+            k += 1
+            if pos.size and pos[-1] - pos[0] + 1 != pos.size:
+                raise InputError(f"{where}: the chat template inserts text inside block {j} of message {i} ({m.role}), "
+                                 f"so its tokens cannot carry its weight exactly{_reasoning_hint(m)}")
+            start, stop = (int(pos[0]), int(pos[-1]) + 1) if pos.size else (end, end)
+            at = b.text.find(real[start:stop]) if stop > start else 0
+            # text of the block's own that the template also writes (Qwen3's think tags), matched to
+            # the template in the alignment, belongs to the block; whitespace alone stays stripped
+            if b.text[:at].strip() and real[max(0, start - at):start] == b.text[:at] and (owner[start - at:start] < 0).all():
+                start, at = start - at, 0
+            rest = b.text[at + stop - start:]
+            if rest.strip() and real[stop:stop + len(rest)] == rest and (owner[stop:stop + len(rest)] < 0).all():
+                stop += len(rest)
+            kept = real[start:stop]
+            if b.text[:at].strip() or b.text[at + len(kept):].strip():
+                raise InputError(
+                    f"{where}: the chat template rewrites block {j} of message {i} ({m.role}) beyond stripping "
+                    f"whitespace at its ends (of {b.text!r} it writes {kept!r} verbatim){_reasoning_hint(m)}")
+            end = stop
+            message_spans.append((start, stop))
+        spans.append(message_spans)
+    return spans
+
+
+def _reasoning_hint(m: WMessage) -> str:
+    if "</think>" not in m.content:
+        return ""
+    return (" (reasoning: write it as the template does, `<think>\\n...\\n</think>\\n\\n` then the answer, in the "
+            "last assistant turn; templates such as Qwen3's drop the reasoning of earlier turns)")
 
 
 def tokenize_conversations(

@@ -19,13 +19,15 @@ from pydantic import BaseModel
 
 from inoclab import paths
 from inoclab.codedeps import code_deps
-from inoclab.config import Params, load_params
-from inoclab.report import inoculation_runs, surprise_datasets
+from inoclab.config import TINY, Params, load_params
+from inoclab.params.models import EMBEDDED, model_slug
+from inoclab.report import inoculation_runs, surprise_inputs
 from inoclab.stages import STAGES, module_of
 
 PY = "python"  # the stage commands run in the project's environment (see README)
-# the params that decide how a model is loaded (which backend, precision, quantisation)
-MODEL_LOADING = ["model", "backend", "dtype", "load_in_4bit"]
+# the params that decide how a model is loaded (which backend, precision, quantisation), and which
+LOADING = ["backend", "dtype", "load_in_4bit"]
+MODEL_LOADING = ["model", *LOADING]
 # every backend a model-loading stage may pick where it runs (backend: auto decides on the node)
 BACKEND_MODULES = ["inoclab.backends.hf", "inoclab.backends.unsloth"]
 
@@ -118,7 +120,7 @@ def base_model_stage(params: Params, name: str) -> Stage:
 
 
 def base_model_deps(params: Params) -> list[str]:
-    """The base model's folder, where a stage of the pipeline builds it."""
+    """The folder of params' base model, where a stage of the pipeline builds it."""
     return [params.base_model_ref] if params.is_tiny or params.is_embedded else []
 
 
@@ -132,13 +134,15 @@ def dataset_stage(params: Params, name: str) -> Stage:
     )
 
 
-def tokenize_stage(params: Params, name: str) -> Stage:
+def tokenize_stage(params: Params, model: str, name: str) -> Stage:
+    """A dataset tokenized for one base model (once per model, whichever runs read it)."""
+    p = params.for_model(model)
     return _stage(
-        stage_name("tokenize", name), "tokenize", ("--dataset", name),
-        log_path("tokenize", f"{params.model_slug}/{name}"),
-        [str(paths.dataset(name)), *base_model_deps(params)],
-        outs=[str(paths.tokenized(params.model_slug, name))],
-        metrics=[str(paths.tokenize_stats(params.model_slug, name))], params=["model", "tokenize"],
+        stage_name("tokenize", f"{p.model_slug}-{name}"), "tokenize", ("--model", model, "--dataset", name),
+        log_path("tokenize", f"{p.model_slug}/{name}"),
+        [str(paths.dataset(name)), *base_model_deps(p)],
+        outs=[str(paths.tokenized(p.model_slug, name))],
+        metrics=[str(paths.tokenize_stats(p.model_slug, name))], params=["tokenize"],
     )
 
 
@@ -149,7 +153,14 @@ def experiment_params(params: Params, name: str, *sections: str) -> list[str]:
     return [f"{params.declared_key(name)}.{s}" for s in sections]
 
 
+def run_params(params: Params, exp: str) -> list[str]:
+    """The params keys of what a run loads its model with: the run's own `model` when it sets one."""
+    own = _declared(params, f"{params.declared_key(exp)}.model")
+    return [*LOADING, *experiment_params(params, exp, "model")] if own else MODEL_LOADING
+
+
 def train_stage(params: Params, exp: str) -> Stage:
+    params = params.for_run(exp)
     e = params.run(exp)
     method = params.experiment_training(exp).method
     inputs = method.inputs(params, e.dataset)
@@ -160,7 +171,8 @@ def train_stage(params: Params, exp: str) -> Stage:
         [*dict.fromkeys(inputs), *base_model_deps(params)], components=(method, *callbacks),
         outs=[str(paths.model_dir(exp)), *callback_files(params, exp)], folders=[str(paths.callbacks_dir(exp))],
         plots={str(paths.train_log(exp)): {"x": "step", "y": "loss"}},
-        params=["seed", *MODEL_LOADING, "training", *experiment_params(params, exp, "dataset", "training", "callbacks"),
+        params=["seed", *run_params(params, exp), "training",
+                *experiment_params(params, exp, "dataset", "training", "callbacks"),
                 *dict.fromkeys(method.params_sections() + (["tokenize"] if callbacks else []))],
     )
 
@@ -178,6 +190,7 @@ def callback_plots(params: Params, exp: str) -> dict[str, dict]:
 
 
 def eval_stage(params: Params, exp: str) -> Stage:
+    params = params.for_run(exp)
     e = params.run(exp)
     kinds = e.eval.kinds()
     inputs = [str(paths.model_dir(exp)), *base_model_deps(params)]
@@ -185,22 +198,23 @@ def eval_stage(params: Params, exp: str) -> Stage:
     return _stage(
         stage_name("eval", exp), "eval", ("--experiment", exp), log_path("eval", exp), inputs,
         components=tuple(kinds), outs=[str(paths.eval_details(exp))], metrics=[str(paths.eval_json(exp))],
-        params=["seed", *MODEL_LOADING, "tokenize", "tiny.corpus", *experiment_params(params, exp, "eval")],
+        params=["seed", *run_params(params, exp), "tokenize", "tiny.corpus", *experiment_params(params, exp, "eval")],
     )
 
 
-def surprise_stage(params: Params, name: str) -> Stage:
+def surprise_stage(params: Params, model: str, name: str) -> Stage:
+    p = params.for_model(model)
     return _stage(
-        stage_name("surprise", name), "surprise", ("--dataset", name),
-        log_path("surprise", f"{params.model_slug}/{name}"),
-        [str(paths.tokenized(params.model_slug, name)), *base_model_deps(params)],
-        outs=[], metrics=[str(paths.surprise(params.model_slug, name))], params=MODEL_LOADING,
+        stage_name("surprise", f"{p.model_slug}-{name}"), "surprise", ("--model", model, "--dataset", name),
+        log_path("surprise", f"{p.model_slug}/{name}"),
+        [str(paths.tokenized(p.model_slug, name)), *base_model_deps(p)],
+        outs=[], metrics=[str(paths.surprise(p.model_slug, name))], params=LOADING,
     )
 
 
 def report_stage(params: Params) -> Stage:
     inputs = [str(paths.eval_json(run)) for run, _ in inoculation_runs(params)]
-    inputs += [str(paths.surprise(params.model_slug, d)) for d in surprise_datasets(params)]
+    inputs += [str(paths.surprise(model_slug(m), d)) for m, d in surprise_inputs(params)]
     return _stage(
         "report-inoculation", "report", (), log_path("report", "inoculation"), inputs, outs=[],
         plots={str(paths.INOCULATION_CSV): {"x": "alpha", "y": "trait_rate_without_prompt"},
@@ -212,8 +226,9 @@ def report_stage(params: Params) -> Stage:
 def all_stages(params: Params) -> list[Stage]:
     """Every stage needed to build every experiment of the grid (declared experiments, family
     grids, the report's seeds), and the report, each once."""
-    stages = [tiny_corpus(params), tiny_tokenizer(params), tiny_pretrain(params)] if params.is_tiny else []
-    stages += [base_model_stage(params, params.model)] if params.is_embedded else []
+    models = params.models()
+    stages = [tiny_corpus(params), tiny_tokenizer(params), tiny_pretrain(params)] if TINY in models else []
+    stages += [base_model_stage(params, m) for m in models if m in EMBEDDED]
     needed: list[str] = []
 
     def need(ds: str) -> None:
@@ -230,10 +245,11 @@ def all_stages(params: Params) -> list[Stage]:
     runs = [s for name in grid for s in (train_stage(params, name), eval_stage(params, name))]
     read = {d for s in runs for d in s.deps}  # a dataset is tokenized when a run reads it tokenized
     stages += [dataset_stage(params, d) for d in needed]
-    stages += [tokenize_stage(params, d) for d in needed if str(paths.tokenized(params.model_slug, d)) in read]
+    stages += [tokenize_stage(params, m, d) for m in models for d in needed
+               if str(paths.tokenized(model_slug(m), d)) in read]
     stages += runs
     if params.report.inoculation is not None:
-        stages += [surprise_stage(params, d) for d in surprise_datasets(params)]
+        stages += [surprise_stage(params, m, d) for m, d in surprise_inputs(params)]
         stages.append(report_stage(params))
     return stages
 

@@ -2,6 +2,8 @@
 import re
 from pathlib import Path
 
+from inoclab.params.models import model_slug
+
 # the software every rule runs with (used with --software-deployment-method conda)
 ENV = "../envs/inoclab.yaml"
 
@@ -10,6 +12,10 @@ wildcard_constraints:
     # `tiny`, `models`, `datasets`, `tokenized`, `surprise` and `report` are results/ folders, not experiments
     experiment=r"(?!(?:tiny|models|datasets|tokenized|surprise|report)(?:/|$))[A-Za-z0-9_.\-]+",
     dataset=r"[A-Za-z0-9_.\-]+",
+
+
+# results/ folder names of the base models the runs use (tokenized data, surprise)
+MODELS = "|".join(re.escape(model_slug(m)) for m in P.models())
 
 
 def outputs_of(stage):

@@ -20,18 +20,18 @@ rule build_dataset:
 
 rule tokenize_dataset:
     input:
-        lambda wc: W.tokenize_stage(P, wc.dataset).deps,
+        lambda wc: W.tokenize_stage(P, P.model_named(wc.model), wc.dataset).deps,
     output:
         str(paths.tokenized("{model}", "{dataset}")),
         str(paths.tokenize_stats("{model}", "{dataset}")),
     wildcard_constraints:
-        model=re.escape(P.model_slug),  # tokenized for the base model params.yaml names
+        model=MODELS,  # the base models the runs of params.yaml use
     log:
         W.log_path("tokenize", "{model}/{dataset}"),
     conda:
         ENV
     params:
-        fingerprint=lambda wc: W.fingerprint(P, W.tokenize_stage(P, wc.dataset)),
-        cmd=lambda wc: W.tokenize_stage(P, wc.dataset).cmd,
+        fingerprint=lambda wc: W.fingerprint(P, W.tokenize_stage(P, P.model_named(wc.model), wc.dataset)),
+        cmd=lambda wc: W.tokenize_stage(P, P.model_named(wc.model), wc.dataset).cmd,
     shell:
         "{params.cmd}"

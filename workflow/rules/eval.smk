@@ -23,17 +23,17 @@ rule evaluate_experiment:
 
 rule measure_surprise:
     input:
-        lambda wc: W.surprise_stage(P, wc.dataset).deps,
+        lambda wc: W.surprise_stage(P, P.model_named(wc.model), wc.dataset).deps,
     output:
         str(paths.surprise("{model}", "{dataset}")),
     wildcard_constraints:
-        model=re.escape(P.model_slug),
+        model=MODELS,
     log:
         W.log_path("surprise", "{model}/{dataset}"),
     conda:
         ENV
     params:
-        fingerprint=lambda wc: W.fingerprint(P, W.surprise_stage(P, wc.dataset)),
-        cmd=lambda wc: W.surprise_stage(P, wc.dataset).cmd,
+        fingerprint=lambda wc: W.fingerprint(P, W.surprise_stage(P, P.model_named(wc.model), wc.dataset)),
+        cmd=lambda wc: W.surprise_stage(P, P.model_named(wc.model), wc.dataset).cmd,
     shell:
         "{params.cmd}"

