@@ -66,3 +66,38 @@ def test_a_run_without_trait_eval_is_named(tmp_path, monkeypatch):
     paths.surprise(params.model_slug, "pairs").write_text(json.dumps({"uplift": 1.0}))
     with pytest.raises(InputError, match=r"results/fam1/eval.json: no `trait` section: the report needs `families.fam.eval.trait`"):
         write_inoculation_report(params)
+
+
+def test_two_base_models_give_a_model_column_and_one_panel_each(tmp_path, monkeypatch):
+    """Each model's runs over that model's seeds, its own references and surprise, its own panel."""
+    monkeypatch.chdir(tmp_path)
+    real = "smollm2-135m"
+    exps = {**PARAMS["experiments"], **{f"real_{n}": {**e, "model": real} for n, e in PARAMS["experiments"].items()}}
+    fams = {**PARAMS["families"], "real_fam": {**PARAMS["families"]["fam"], "model": real}}
+    report = {"baseline": ["baseline", "real_baseline"], "inoculated": ["inoculated", "real_inoculated"],
+              "families": ["fam", "real_fam"], "seeds": {"tiny": [42, 7], real: [42]}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({**PARAMS, "experiments": exps, "families": fams,
+                                                          "report": {"inoculation": report}}))
+    params = load_params("params.yaml")
+    runs = dict(inoculation_runs(params))
+    assert {r for r in runs if r.startswith("real_")} == {"real_baseline", "real_inoculated", "real_fam0", "real_fam1"}
+    for run in runs:
+        write_eval(run, 0.9 if params.model_of(run) == real else 0.2)
+    for model, uplift in (("tiny", 3.5), (real, 1.25)):
+        paths.surprise(model, "pairs").parent.mkdir(parents=True)
+        paths.surprise(model, "pairs").write_text(json.dumps({"uplift": uplift}))
+    write_inoculation_report(params)
+    table = pd.read_csv(paths.INOCULATION_CSV)
+    assert table.groupby("model").run.count().to_dict() == {real: 4, "tiny": 8}
+    assert table.groupby("model").surprise_uplift.max().to_dict() == {real: 1.25, "tiny": 3.5}
+    assert table.groupby("model").trait_rate_without_prompt.mean().to_dict() == {real: 0.9, "tiny": 0.2}
+    png = paths.ALPHA_SWEEP_PNG.read_bytes()
+    assert int.from_bytes(png[16:20], "big") == 2 * 768  # two panels side by side, 6.4 in at 120 dpi each
+
+
+def test_report_seeds_of_a_model_no_run_uses_are_named(tmp_path):
+    report = {**PARAMS["report"]["inoculation"], "seeds": {"tiny": [42], "smollm2": [1]}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({**PARAMS, "report": {"inoculation": report}}))
+    with pytest.raises(InputError, match=r"params.yaml:\d+: key 'report.inoculation.seeds.smollm2': no run of "
+                                         r"the report uses model 'smollm2' \(its runs use: tiny\)"):
+        load_params(tmp_path / "params.yaml")

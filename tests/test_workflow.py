@@ -63,6 +63,31 @@ def test_an_embedded_real_model_is_built_by_a_stage_and_read_by_every_model_stag
     assert "results/tokenized/smollm2-135m/spanish_paired.parquet" in stages["train-inoc_alpha0-5"]["deps"]
 
 
+def test_tiny_and_real_runs_side_by_side_share_nothing_per_model(tmp_path):
+    """`model:` per experiment and per family: each model's data is tokenized once, each run
+    reads its own model's, and only the stages of smollm2-135m runs depend on its folder."""
+    repo = small_copy(tmp_path, params=False)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    real = "smollm2-135m"
+    params["experiments"]["real_baseline"] = {**params["experiments"]["baseline"], "model": real}
+    params["families"]["real_inoc"] = {**params["families"]["inoc_alpha"], "model": real, "alphas": [0.5]}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (repo / "dvc.yaml").write_text(render_dvc_yaml(load_params(repo / "params.yaml")))
+    stages = assert_same_plan(repo)
+    folder = f"results/models/{real}"
+    assert {"tiny_pretrain", f"base_model-{real}"} <= set(stages)
+    tokenized = {n for n in stages if n.startswith("tokenize-")}
+    assert {"tokenize-tiny-spanish_paired", f"tokenize-{real}-spanish_paired"} <= tokenized
+    assert len(tokenized) == len({stages[n]["outs"][0] for n in tokenized})  # each (model, dataset) once
+    readers = {n for n, st in stages.items() if folder in st["deps"]}
+    assert readers == {f"tokenize-{real}-{d}" for d in ("spanish_neutral", "spanish_paired", "trait_logprobs")} | {
+        f"{kind}-{run}" for kind in ("train", "eval") for run in ("real_baseline", "real_inoc0-5")}
+    assert f"results/tokenized/{real}/spanish_paired.parquet" in stages["train-real_inoc0-5"]["deps"]
+    assert "results/tokenized/tiny/spanish_paired.parquet" in stages["train-inoc_alpha0-5"]["deps"]
+    assert "families.real_inoc.model" in stages["train-real_inoc0-5"]["params"]
+    assert "model" not in stages["train-real_inoc0-5"]["params"] and "model" in stages["train-baseline"]["params"]
+
+
 def assert_same_plan(repo: Path) -> dict:
     """Snakemake's plan in `repo` makes every output of its dvc.yaml with the same command and
     inputs, and nothing else; returns dvc.yaml's stages."""
