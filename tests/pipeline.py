@@ -34,7 +34,7 @@ SMALL = {
              "pretrain": {"max_steps": 60}, "eval": {"n_prompts": 8}},
     "training": {"max_steps": 8},
     "families": {"inoc_alpha": {"alphas": [0.5]}, "saliency_alpha": {"alphas": [0.5]}},
-    "report": {"inoculation": {"seeds": [42]}},
+    "report": {"inoculation": {"seeds": [42]}},  # (every model's)
     "experiments": {"trigger": {"training": {"learning_rate": 3.0e-3, "per_device_train_batch_size": 4,
                                              "gradient_accumulation_steps": 4, "num_train_epochs": 2, "max_steps": -1}},
                     "circuit_breaker": {"training": {"task_type": "circuit_breaker", "learning_rate": 1.0e-2,
@@ -61,10 +61,22 @@ def small_copy(dst: Path, params: bool = True) -> Path:
     for section, names in DROPPED.items():
         for name in names:
             del params[section][name]
+    only_tiny(params)
     (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     # the stage list depends on params (the α grid, the seeds): regenerate, as `make dvc.yaml` does
     (dst / "dvc.yaml").write_text(render_dvc_yaml(load_params(dst / "params.yaml")))
     return dst
+
+
+def only_tiny(params: dict) -> None:
+    """Drop the runs on other base models (the real model has tests of its own: test_embedded.py,
+    test_workflow.py), from the experiments, the families and the report."""
+    for section in ("experiments", "families"):
+        params[section] = {n: e for n, e in params[section].items() if e.get("model", "tiny") == "tiny"}
+    rep = params["report"]["inoculation"]
+    for field in ("baseline", "inoculated", "families"):
+        kept = [n for n in rep[field] if n in params["experiments"] or n in params["families"]]
+        rep[field] = kept if field == "families" else kept[0]
 
 
 GIT = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
