@@ -52,3 +52,5 @@ dvc.yaml: setup
 bench: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH python bench/sft_step.py
 	PATH=$(CURDIR)/$(BIN):$$PATH python bench/paired_step.py
+	PATH=$(CURDIR)/$(BIN):$$PATH snakemake results/models/smollm2-135m
+	PATH=$(CURDIR)/$(BIN):$$PATH python bench/head_step.py

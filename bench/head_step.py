@@ -116,10 +116,11 @@ def one_path(path: str, steps: int, batch_size: int, model_dir: str, checkpointi
                                    gradient_checkpointing_kwargs={"use_reentrant": False})
         loaded = rss_mb()
         trainer.train()
+        trained_peak = peak_rss_mb()  # before the FLOP count below, which runs one more step
         batch = next(iter(trainer.get_train_dataloader()))
         with FlopCounterMode(display=False) as counter:
             trainer.compute_loss(trainer.model, batch).backward()
-    return {"path": path, "step_s": statistics.median(timer.times[WARMUP:]), "peak_rss_mb": peak_rss_mb(),
+    return {"path": path, "step_s": statistics.median(timer.times[WARMUP:]), "peak_rss_mb": trained_peak,
             "loaded_rss_mb": loaded, "flops": counter.get_total_flops(),
             "tokens": int(batch["attention_mask"].sum()), "padded": int(batch["attention_mask"].numel())}
 

@@ -199,6 +199,19 @@ def test_family_members_and_seed_variants(tmp_path):
         params.experiment("other0.5")
 
 
+def test_a_family_model_is_every_members_and_the_run_params_follow_it(tmp_path):
+    p = write(tmp_path, PAIRED.format(responses_only="true", batch=16, mtype="baseline", alpha=1, prompt="")
+              .replace("experiments:\n  manip:", "families:\n  fam:") + "    alphas: [0.25]\n    model: smollm2-135m\n")
+    params = load_params(p)
+    assert params.model == "tiny" and params.models() == ["tiny", "smollm2-135m"]
+    for run in ("fam0.25", "fam0.37_seed7"):
+        assert params.model_of(run) == "smollm2-135m"
+        own = params.for_run(run)
+        assert own.base_model_ref == "results/models/smollm2-135m" and own.model_slug == "smollm2-135m"
+    assert params.model_named("smollm2-135m") == "smollm2-135m"
+    assert params.for_model("tiny") is params and params.base_model_ref == "results/tiny/model"
+
+
 CB = """datasets:
   cb: {builder: circuit_breaker, validation_ratio: 0.2}
   qa: {builder: qa}
