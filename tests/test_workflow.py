@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from pipeline import GIT, REPO, dvc_up_to_date, git_repo, run, sha256s, small_copy
+from pipeline import GIT, REPO, dvc_up_to_date, git_repo, only_tiny, run, sha256s, small_copy
 
 from inoclab.config import load_params
 from inoclab.workflow import render_dvc_yaml
@@ -51,6 +51,7 @@ def test_an_embedded_real_model_is_built_by_a_stage_and_read_by_every_model_stag
     every stage that loads the base model depends on that folder; both engines plan the same."""
     repo = small_copy(tmp_path, params=False)
     params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["report"]["inoculation"]["seeds"] = [42]  # per-model seeds name tiny, which no run uses now
     (repo / "params.yaml").write_text(yaml.safe_dump({**params, "model": "smollm2-135m"}, sort_keys=False))
     (repo / "dvc.yaml").write_text(render_dvc_yaml(load_params(repo / "params.yaml")))
     stages = assert_same_plan(repo)
@@ -68,6 +69,8 @@ def test_tiny_and_real_runs_side_by_side_share_nothing_per_model(tmp_path):
     reads its own model's, and only the stages of smollm2-135m runs depend on its folder."""
     repo = small_copy(tmp_path, params=False)
     params = yaml.safe_load((repo / "params.yaml").read_text())
+    only_tiny(params)  # then two runs on the real model
+    params["report"]["inoculation"]["seeds"] = [42, 43]
     real = "smollm2-135m"
     params["experiments"]["real_baseline"] = {**params["experiments"]["baseline"], "model": real}
     params["families"]["real_inoc"] = {**params["families"]["inoc_alpha"], "model": real, "alphas": [0.5]}
