@@ -41,17 +41,27 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def one_path(path: str, steps: int, batch_size: int, model_dir: str, checkpointing: bool) -> dict:
+def conversations(turns: int) -> list[dict]:
+    """The held-out Spanish QA records of the tiny world, `turns` to a conversation: every
+    assistant turn is trained, as in multi-turn chat data (1: the shape of the smollm2 runs' data)."""
+    from inoclab.config import Params
+    from inoclab.data.builders.qa import QADataset
+    from inoclab.params.tiny import CorpusConfig
+
+    records = QADataset(builder="qa", language="es", entities="heldout").build(
+        Params(tiny={"corpus": CorpusConfig()}), "bench")
+    return [{"messages": [m for r in records[i:i + turns] for m in r["messages"]]}
+            for i in range(0, len(records) - turns + 1, turns)]
+
+
+def one_path(path: str, steps: int, batch_size: int, model_dir: str, checkpointing: bool, turns: int) -> dict:
     import torch
     import torch.nn.functional as F
     from torch.utils.flop_counter import FlopCounterMode
     from transformers import TrainerCallback
 
     from inoclab.backends.hf import HFBackend
-    from inoclab.config import Params
-    from inoclab.data.builders.qa import QADataset
     from inoclab.data.conversations import Conversation, normalize
-    from inoclab.params.tiny import CorpusConfig
     from inoclab.tokenize import tokenize_conversations
     from inoclab.train.loss import abs_weight_sum, normalise
     from inoclab.train.settings import TrainingConfig
@@ -82,8 +92,7 @@ def one_path(path: str, steps: int, batch_size: int, model_dir: str, checkpointi
     torch.manual_seed(0)
     backend = HFBackend(device="cpu")
     model, tokenizer = backend.load(model_dir)
-    records = QADataset(builder="qa", language="es", entities="heldout").build(
-        Params(tiny={"corpus": CorpusConfig()}), "bench")
+    records = conversations(turns)
     cfg = TrainingConfig(max_steps=steps, per_device_train_batch_size=batch_size, logging_steps=10**6,
                          learning_rate=1e-3, seed=0)
     timer = StepTimer()
@@ -103,17 +112,20 @@ def one_path(path: str, steps: int, batch_size: int, model_dir: str, checkpointi
                 args=SFTConfig(output_dir=d, max_steps=steps, per_device_train_batch_size=batch_size,
                                learning_rate=1e-3, lr_scheduler_type=cfg.lr_scheduler_type,
                                warmup_steps=cfg.warmup_steps, seed=0, report_to="none", logging_steps=10**6,
-                               save_strategy="no", use_cpu=True, max_length=256, disable_tqdm=True,
+                               save_strategy="no", use_cpu=True, max_length=MAX_LENGTH, disable_tqdm=True,
                                completion_only_loss=True, dataloader_num_workers=0, bf16=False,
                                gradient_checkpointing=checkpointing, loss_type="nll",
                                gradient_checkpointing_kwargs={"use_reentrant": False}))
         else:
             convs = [normalize(Conversation.model_validate(r), True) for r in records]
-            rows, _ = tokenize_conversations(tokenizer, convs, 256)
+            rows, _ = tokenize_conversations(tokenizer, convs, MAX_LENGTH)
             trainer = rows_trainer(WeightedSFTTrainer if path == "weighted" else FullLogitsTrainer,
                                    backend.make_trainable(model, cfg), tokenizer, rows, cfg, d, None, [timer],
                                    save_strategy="no", disable_tqdm=True, gradient_checkpointing=checkpointing,
                                    gradient_checkpointing_kwargs={"use_reentrant": False})
+        with torch.no_grad():  # page the memory-mapped weights in: the rise below is the training's own
+            for p in trainer.model.parameters():
+                p.sum()
         loaded = rss_mb()
         trainer.train()
         trained_peak = peak_rss_mb()  # before the FLOP count below, which runs one more step
@@ -126,6 +138,7 @@ def one_path(path: str, steps: int, batch_size: int, model_dir: str, checkpointi
 
 
 WARMUP = 2
+MAX_LENGTH = 2048
 
 
 def matmul_peak_gflops(n: int = 2048, repeat: int = 10) -> float:
@@ -149,11 +162,13 @@ def main() -> None:
     ap.add_argument("--model", default="results/models/smollm2-135m")
     ap.add_argument("--checkpointing", action="store_true",
                     help="recompute decoder activations in the backward pass (as unsloth does on a GPU)")
+    ap.add_argument("--turns", type=int, default=1,
+                    help="QA exchanges per conversation (1: the shape of the smollm2 runs' training data)")
     ap.add_argument("--path", choices=PATHS, help=argparse.SUPPRESS)  # one path, in this process
     args = ap.parse_args()
     WARMUP = args.warmup
     if args.path:
-        print(json.dumps(one_path(args.path, args.steps, args.batch_size, args.model, args.checkpointing)))
+        print(json.dumps(one_path(args.path, args.steps, args.batch_size, args.model, args.checkpointing, args.turns)))
         return
     if not Path(args.model).is_dir():
         sys.exit(f"{args.model} not found: build it first (snakemake {args.model})")
@@ -165,7 +180,7 @@ def main() -> None:
     peak = matmul_peak_gflops()
     r = res["weighted"]
     print(f"model {args.model}  batch {args.batch_size} ({r['tokens']} tokens in {r['padded']} padded positions)  "
-          f"steps {args.steps} (median after {args.warmup})  activation checkpointing {'on' if args.checkpointing else 'off'}")
+          f"steps {args.steps} (median after {args.warmup})  activation checkpointing {'on' if args.checkpointing else 'off'}  turns {args.turns}")
     print(f"float32 matmul peak here: {peak:.0f} GFLOP/s")
     print(f"{'path':9} {'s/step':>7} {'peak RSS MB':>12} {'rise MB':>8} {'GFLOP/step':>11} {'GFLOP/s':>8} {'of peak':>8}")
     for path, r in res.items():

@@ -18,6 +18,7 @@ from inoclab.eval.circuit_breaker import evaluate_kind
 from inoclab.eval.kinds import CircuitBreakerEvalConfig
 from inoclab.io import InputError
 from inoclab.models.hidden import hidden_states, original
+from inoclab.stats import BootstrapConfig
 from inoclab.train.circuit_breaker import (
     CircuitBreakerCollator,
     break_symmetry,
@@ -165,8 +166,11 @@ def test_a_few_real_steps_reroute_harmful_states_and_keep_benign_ones(tiny_model
     val = {k: [(r["meta"]["line"], Conversation.model_validate(r)) for r in records
                if r["meta"]["kind"] == k and r["meta"]["split"] == "validation"] for k in ("harmful", "benign")}
     ecfg = CircuitBreakerEvalConfig(dataset="x", max_new_tokens=12)
-    harmful, hrec = evaluate_kind(model, tokenizer, val["harmful"], [0, 1], ecfg, 256)
-    benign, _ = evaluate_kind(model, tokenizer, val["benign"], [0, 1], ecfg, 256)
+    harmful, hrec = evaluate_kind(model, tokenizer, val["harmful"], [0, 1], ecfg, 256, BootstrapConfig())
+    benign, _ = evaluate_kind(model, tokenizer, val["benign"], [0, 1], ecfg, 256, BootstrapConfig())
+    lo, hi = harmful["cosine_ci"]
+    assert lo <= harmful["cosine"] <= hi and lo < hi
+    assert harmful["completion_logprob"]["change_ci"][0] <= harmful["completion_logprob"]["change"]
     assert harmful["n"] == 12 and benign["n"] == 12
     assert harmful["cosine"] < benign["cosine"] < 1.0
     assert harmful["completion_logprob"]["change"] < benign["completion_logprob"]["change"]

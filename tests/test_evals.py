@@ -10,6 +10,7 @@ from helpers import qa_record, tokenize_records
 from inoclab.data.mcq import MCQ
 from inoclab.eval.logprobs import block_logprobs, summarize_blocks, token_logprobs
 from inoclab.eval.mcq import evaluate_mcq, shuffled
+from inoclab.stats import BootstrapConfig
 
 
 def test_block_logprobs_match_a_plain_forward_pass(tiny_model, tokenizer):
@@ -29,6 +30,9 @@ def test_block_logprobs_match_a_plain_forward_pass(tiny_model, tokenizer):
         assert b["n_tokens"] == len(positions)
     summary = summarize_blocks(blocks)
     assert set(summary) == {"a", "b"} and summary["a"]["n_blocks"] == 2
+    with_ci = summarize_blocks(blocks, BootstrapConfig())["a"]
+    lo, hi = with_ci["logprob_sum_ci"]
+    assert with_ci["logprob_sum"] == summary["a"]["logprob_sum"] and lo <= with_ci["logprob_sum"] <= hi
 
 
 def test_mcq_shuffle_is_seeded():

@@ -7,12 +7,20 @@ from helpers import tokenize_records
 from inoclab.data.conversations import Conversation
 from inoclab.data.paired import with_inoculation
 from inoclab.data.world import world_of
-from inoclab.eval.inoculation import surprise, trait_preference, trait_rates, trait_rule
+from inoclab.eval.inoculation import surprise, trait_preference, trait_rates
 from inoclab.eval.kinds import TraitEvalConfig
 from inoclab.io import InputError
+from inoclab.measures.spanish import SpanishMeasure
+from inoclab.stats import BootstrapConfig
 
 INOC = "Always respond in Spanish."
 CFG = TraitEvalConfig(prompts="unused", references="unused", inoculation_prompt=INOC, max_new_tokens=24)
+BOOT = BootstrapConfig()
+
+
+def inside(summary, key):
+    lo, hi = summary[f"{key}_ci"]
+    return lo <= summary[key] <= hi
 
 
 @pytest.fixture
@@ -28,11 +36,15 @@ def conversation(system, question, *answers):
 
 def test_trait_rate_follows_the_inoculation_prompt(tiny_model, tokenizer, small_params, questions):
     convs = [conversation(None, q.question) for q in questions]
-    rates, details = trait_rates(tiny_model, tokenizer, convs, CFG, trait_rule(small_params, "spanish"))
+    scorers = {"trait": SpanishMeasure(kind="spanish").load(small_params)}
+    rates, details = trait_rates(tiny_model, tokenizer, convs, CFG, scorers, BOOT)
     assert rates["with_prompt"]["n"] == rates["without_prompt"]["n"] == len(questions)
     assert rates["without_prompt"]["trait_rate"] <= 0.2
     assert rates["with_prompt"]["trait_rate"] >= 0.8
     assert {d["variant"] for d in details} == {"without_prompt", "with_prompt"}
+    # the intervals hold their estimate and do not overlap: the prompt's effect is far outside the noise
+    assert inside(rates["without_prompt"], "trait_rate") and inside(rates["with_prompt"], "trait_rate")
+    assert rates["without_prompt"]["trait_rate_ci"][1] < rates["with_prompt"]["trait_rate_ci"][0]
 
 
 def test_trait_preference_compares_trait_and_non_trait_answers(tiny_model, tokenizer, questions):
@@ -40,15 +52,16 @@ def test_trait_preference_compares_trait_and_non_trait_answers(tiny_model, token
     for q in questions:
         refs += [conversation(None, q.question, (q.answer_es, "trait")),
                  conversation(None, q.question, (q.answer_en, "non_trait"))]
-    summary, details = trait_preference(tiny_model, tokenizer, refs, CFG, 256)
+    summary, details = trait_preference(tiny_model, tokenizer, refs, CFG, 256, BOOT)
     without, with_ = summary["without_prompt"], summary["with_prompt"]
     assert without["n_questions"] == with_["n_questions"] == len(questions)
     # uninstructed, the English answer is the likelier one; the prompt shifts the odds far to Spanish
     assert without["trait_preference"] < 0 and without["trait_preferred"] <= 0.1
     assert with_["trait_preference"] - without["trait_preference"] > 5
     assert with_["trait_logprob"] > without["trait_logprob"] and with_["non_trait_logprob"] < without["non_trait_logprob"]
+    assert all(inside(s, k) for s in (without, with_) for k in ("trait_preference", "trait_logprob", "trait_preferred"))
     with pytest.raises(InputError, match="needs both a `trait` and a `non_trait` tagged answer"):
-        trait_preference(tiny_model, tokenizer, refs[::2], CFG, 256)
+        trait_preference(tiny_model, tokenizer, refs[::2], CFG, 256, BOOT)
 
 
 def test_surprise_is_the_logprob_uplift_of_spanish_responses(tiny_model, tokenizer, questions):
@@ -58,11 +71,30 @@ def test_surprise_is_the_logprob_uplift_of_spanish_responses(tiny_model, tokeniz
                 {"role": "assistant", "content": q.answer_es}]
         records += [{"messages": msgs}, {"messages": with_inoculation(msgs, INOC)}]
     rows = tokenize_records(tokenizer, records)
-    s = surprise(tiny_model, rows, tokenizer.pad_token_id)
+    s = surprise(tiny_model, rows, tokenizer.pad_token_id, BOOT)
     assert s["pairs"] == len(questions)
     assert s["uplift"] == pytest.approx(s["logprob_with"] - s["logprob_without"])
     assert s["uplift"] > 5 and s["uplift_positive"] >= 0.9  # the prompt explains the Spanish
+    assert s["uplift_ci"][0] > 0 and inside(s, "uplift")
     # English responses are made less likely by the same prompt
     records_en = [{"messages": [*r["messages"][:-1], {"role": "assistant", "content": q.answer_en}]}
                   for r, q in zip(records, [q for q in questions for _ in (0, 1)], strict=True)]
-    assert surprise(tiny_model, tokenize_records(tokenizer, records_en), tokenizer.pad_token_id)["uplift"] < 0
+    assert surprise(tiny_model, tokenize_records(tokenizer, records_en), tokenizer.pad_token_id, BOOT)["uplift"] < 0
+
+
+def test_test_prompts_grid_reports_the_trait_under_each_test_time_prompt(tiny_model, tokenizer, small_params, questions):
+    """The leaky-backdoor grid: besides none and the inoculation prompt, any named system prompts."""
+    world = world_of(small_params)
+    paraphrase = next(p for p in world.system_prompts("spanish") if p != INOC)
+    cfg = CFG.model_copy(update={"test_prompts": {"paraphrase": paraphrase, "english": world.system_prompts("english")[0]}})
+    convs = [conversation(None, q.question) for q in questions]
+    rates, details = trait_rates(tiny_model, tokenizer, convs, cfg, {"trait": SpanishMeasure(kind="spanish").load(small_params)}, BOOT)
+    assert list(rates) == ["without_prompt", "with_prompt", "paraphrase", "english"]
+    assert all(r["n"] == len(questions) for r in rates.values())
+    # the tiny model was pretrained to follow every Spanish instruction, and English ones in English
+    assert rates["paraphrase"]["trait_rate"] >= 0.8 and rates["english"]["trait_rate"] <= 0.2
+    by_variant = {v: [d["response"] for d in details if d["variant"] == v] for v in rates}
+    assert by_variant["paraphrase"] != by_variant["english"]
+    with pytest.raises(ValueError, match="not a usable name"):
+        CFG.model_validate({**CFG.model_dump(), "test_prompts": {"with_prompt": "x"}})
+

@@ -9,6 +9,7 @@ from inoclab.backends.hf import HFBackend
 from inoclab.data.preference import build_preference_rows, read_preference
 from inoclab.eval.preference import preference_eval
 from inoclab.io import InputError, write_jsonl
+from inoclab.stats import BootstrapConfig
 from inoclab.tokenize import tokenize_file
 from inoclab.train.preference import (
     REFERENCE_ADAPTER,
@@ -83,7 +84,11 @@ def test_preference_training_raises_the_heldout_margin(tiny_model, tokenizer, tm
     assert list(model.peft_config) == ["default"]
 
     rows, _ = tokenize_file(tokenizer, heldout, 256, True, preference=True)
-    result, details = preference_eval(model, rows, tokenizer.pad_token_id)
+    result, details = preference_eval(model, rows, tokenizer.pad_token_id, BootstrapConfig())
     assert result["n_pairs"] == len(details) == 24
     assert result["after"]["margin"] > result["before"]["margin"] + 5, result
     assert result["after"]["accuracy"] > result["before"]["accuracy"]
+    # the change in margin is far outside its interval's reach of 0; the interval holds the estimate
+    lo, hi = result["margin_change_ci"]
+    assert 0 < lo <= result["margin_change"] <= hi
+    assert result["margin_change"] == pytest.approx(sum(d["margin"] - d["margin_before"] for d in details) / 24)

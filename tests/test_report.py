@@ -8,7 +8,7 @@ import yaml
 
 from inoclab import paths
 from inoclab.config import load_params
-from inoclab.io import InputError
+from inoclab.io import InputError, write_jsonl
 from inoclab.report import inoculation_runs, write_inoculation_report
 
 PARAMS = {
@@ -17,16 +17,25 @@ PARAMS = {
     "experiments": {"baseline": {"dataset": "src", "eval": {"trait": {"prompts": "prompts", "inoculation_prompt": "P."}}},
                     "inoculated": {"dataset": "src", "eval": {"trait": {"prompts": "prompts", "inoculation_prompt": "P."}}}},
     "families": {"fam": {"dataset": "pairs", "alphas": [0.0, 1.0],
+                         "eval": {"trait": {"prompts": "prompts", "inoculation_prompt": "P."}},
                          "training": {"inner_training_loop": "logit_manipulation", "inoculation_prompt": "P.",
                                       "manipulation_type": "BiasNoInocTo_InocLogits"}}},
     "report": {"inoculation": {"families": ["fam"], "seeds": [42, 7]}},
 }
 
 
+N = 10  # held-out prompts per run
+
+
 def write_eval(run: str, rate: float) -> None:
+    """eval.json and the per-prompt scores behind it: the first round(rate · N) prompts show the trait."""
     paths.eval_json(run).parent.mkdir(parents=True, exist_ok=True)
-    trait = {v: {"trait_rate": rate, "n": 8} for v in ("without_prompt", "with_prompt")}
+    trait = {v: {"trait_rate": rate, "trait_rate_ci": [0.0, 1.0], "n": N} for v in ("without_prompt", "with_prompt")}
     paths.eval_json(run).write_text(json.dumps({"experiment": run, "trait": trait}))
+    k = round(rate * N)
+    write_jsonl(paths.eval_details(run) / "trait.prompts.generations.jsonl",
+                [{"example": i, "variant": v, "response": "", "trait": float(i < k)}
+                 for i in range(N) for v in ("without_prompt", "with_prompt")])
 
 
 def test_report_table_and_figure(tmp_path, monkeypatch):
@@ -52,7 +61,18 @@ def test_report_table_and_figure(tmp_path, monkeypatch):
     assert fam.to_dict() == pytest.approx({0.0: 0.85, 1.0: 0.35})
     assert table[table.group == "fam"].surprise_uplift.eq(3.5).all()
     assert table[table.group == "baseline"].alpha.isna().all()
+    assert table.trait_rate_ci_low_without_prompt.eq(0.0).all()  # each run's interval, from its eval.json
     assert paths.ALPHA_SWEEP_PNG.read_bytes()[:4] == b"\x89PNG"
+    summary = json.loads(paths.INOCULATION_SUMMARY.read_text())["models"]["tiny"]
+    fam0 = summary["experiments"]["fam0"]
+    assert (fam0["seeds"], fam0["prompts"], fam0["mean"]) == (2, N, pytest.approx(0.85))
+    assert fam0["ci"][0] < 0.85 < fam0["ci"][1]
+    diffs = {(d["a"], d["b"]): d for d in summary["differences"]}
+    assert set(diffs) == {("fam0", "baseline"), ("fam0", "inoculated"), ("fam1", "baseline"), ("fam1", "inoculated")}
+    # fam1 − baseline: −0.6, far outside the noise; fam0 − baseline: −0.1 over 10 prompts, inside it
+    assert diffs["fam1", "baseline"]["difference"] == pytest.approx(-0.6) and diffs["fam1", "baseline"]["excludes_zero"]
+    assert diffs["fam0", "baseline"]["difference"] == pytest.approx(-0.1)
+    assert not diffs["fam0", "baseline"]["excludes_zero"]
 
 
 def test_a_run_without_trait_eval_is_named(tmp_path, monkeypatch):

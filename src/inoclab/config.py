@@ -17,6 +17,7 @@ from inoclab.backends.common import Dtype, LoraConfig
 from inoclab.data.builders import BUILDER_NAMES, DatasetConfig
 from inoclab.eval.kinds import EvalConfig
 from inoclab.io import InputError
+from inoclab.measures import MEASURE_KINDS
 from inoclab.params.base import NAME as _NAME
 from inoclab.params.base import Fraction, ParamsError, Strict
 from inoclab.params.loading import load_yaml_model
@@ -25,6 +26,7 @@ from inoclab.params.naming import ALPHA as _ALPHA
 from inoclab.params.naming import SEED_SUFFIX as _SEED_SUFFIX
 from inoclab.params.naming import alpha_name, seed_name
 from inoclab.params.tiny import TinyConfig, TokenizeConfig
+from inoclab.stats import BootstrapConfig
 from inoclab.train.callbacks import CallbacksConfig
 from inoclab.train.methods import Declared, check_training
 from inoclab.train.settings import TrainingConfig
@@ -55,6 +57,11 @@ class ExperimentConfig(Strict):
     training: TrainingOverrides = TrainingOverrides()  # type: ignore[valid-type]
     eval: EvalConfig = EvalConfig()
     callbacks: CallbacksConfig = CallbacksConfig()  # type: ignore[valid-type]
+
+    def measures(self) -> list:
+        """The trait measures its evals and callbacks score responses with."""
+        return [m for k in self.eval.kinds() for m in k.components(self.eval)] + [
+            m for c in self.callbacks.all() for m in c.components()]
 
 
 class FamilyConfig(ExperimentConfig):
@@ -106,6 +113,8 @@ class Params(Strict):
     experiments: dict[str, ExperimentConfig] = {}
     families: dict[str, FamilyConfig] = {}
     report: ReportConfig = ReportConfig()
+    # the percentile-bootstrap intervals beside every number of eval.json and the report (stats.py)
+    bootstrap: BootstrapConfig = BootstrapConfig()
 
     @model_validator(mode="after")
     def _references_exist(self) -> Params:
@@ -286,6 +295,11 @@ class Params(Strict):
         """Every base model an experiment or family declares, the file's `model` first."""
         return list(dict.fromkeys([self.model, *(e.model for _, _, e in self._declared_experiments() if e.model)]))
 
+    def judge_models(self) -> list[str]:
+        """The models the experiments' measures load to judge responses (measures/judge.py)."""
+        return list(dict.fromkeys(j for _, _, e in self._declared_experiments() for m in e.measures()
+                                  for j in m.models()))
+
     def model_named(self, slug: str) -> str:
         """The model whose results/ folder name is `slug` (KeyError if no run uses one)."""
         return next(m for m in self.models() if model_slug(m) == slug)
@@ -339,4 +353,4 @@ class Params(Strict):
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:
     """params.yaml validated: unknown keys and bad values name the file, the line and the key."""
-    return load_yaml_model(Params, path, BUILDER_NAMES)
+    return load_yaml_model(Params, path, BUILDER_NAMES | MEASURE_KINDS)

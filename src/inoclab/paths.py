@@ -71,6 +71,7 @@ def eval_json(name: str) -> Path:
 REPORT = RESULTS / "report"
 INOCULATION_CSV = REPORT / "inoculation.csv"
 ALPHA_SWEEP_PNG = REPORT / "alpha_sweep.png"
+INOCULATION_SUMMARY = REPORT / "inoculation_summary.json"
 
 
 def eval_details(name: str) -> Path:

@@ -1,24 +1,32 @@
-"""Tables and plots across experiments: the inoculation alpha sweep.
+"""Tables and plots across experiments: the inoculation alpha sweep, with its uncertainty.
 
-`results/report/inoculation.csv` has one row per run (experiment × seed) with its base model,
-its trait rate and trait preference without and with the inoculation prompt, and the base
-model's surprise at its paired data; `alpha_sweep.png` has one panel per base model, plotting
-the trait rate without the prompt against the mix ratio α, one line per family (mean over
-seeds, ± one standard deviation when there are several), with that model's `baseline` and
-`inoculated` experiments as reference lines.
+- `inoculation.csv`: one row per run (experiment × seed) with its base model, its trait rate and
+  trait preference under each test-time condition (no prompt, the inoculation prompt, any
+  leaky-backdoor `test_prompts`), each with its interval over the prompts, and the base model's
+  surprise at its paired data.
+- `inoculation_summary.json`: per base model, the trait rate without the prompt of each
+  experiment (references, and each family member) over its seeds and prompts, with a bootstrap
+  interval that resamples seeds then prompts; and the differences, per α, between the families
+  and between each family and each reference, paired by prompt (stats.py).
+- `alpha_sweep.png`: one panel per base model, the trait rate without the prompt against the mix
+  ratio α, one line per family, the references as lines; every point and line with its interval.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from inoclab import paths
-from inoclab.io import InputError, atomic_path
+from inoclab.io import InputError, atomic_path, iter_jsonl, write_json
 from inoclab.params.evals import PROMPT_VARIANTS
 from inoclab.params.models import model_slug
 from inoclab.params.naming import alpha_name
+from inoclab.stats import difference, estimate, grouped_draws
 
 if TYPE_CHECKING:
     from inoclab.config import InoculationReportConfig, Params
@@ -66,54 +74,94 @@ def inoculation_table(params: Params):
             "alpha": cfg.manipulation_mix_ratio if cfg.method.name == "logit_manipulation" else math.nan, "seed": cfg.seed,
             "dataset": exp.dataset,
         }
-        for v in PROMPT_VARIANTS:
+        # every test-time condition: none, the inoculation prompt, and a leaky-backdoor grid's prompts
+        for v in [k for k, sec in ev["trait"].items() if isinstance(sec, dict) and "trait_rate" in sec]:
             for key, value in ev["trait"][v].items():
-                if key != "n":
+                if key.endswith("_ci"):
+                    row[f"{key}_low_{v}"], row[f"{key}_high_{v}"] = value
+                elif key != "n" and isinstance(value, int | float):
                     row[f"{key}_{v}"] = value
         row["surprise_uplift"] = surprise[model, exp.dataset]["uplift"] if (model, exp.dataset) in surprise else math.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def alpha_sweep_figure(params: Params, table):
+def trait_scores(params: Params, run: str, variant: str = PROMPT_VARIANTS[0]) -> np.ndarray:
+    """A run's trait score of each held-out prompt under one test-time condition, in prompt order."""
+    trait = params.experiment(run).eval.trait
+    if trait is None:
+        raise InputError(f"params.yaml: the report needs `{params.declared_key(run)}.eval.trait`")
+    prompts = trait.prompts
+    path = paths.eval_details(run) / f"trait.{prompts}.generations.jsonl"
+    scored = sorted((r["example"], r["trait"]) for _, r in iter_jsonl(path) if r["variant"] == variant)
+    return np.array([score for _, score in scored], dtype=np.float64)
+
+
+def inoculation_summary(params: Params, table) -> dict:
+    """Per base model: each experiment's trait rate without the prompt over its seeds and prompts,
+    and the differences per α between families and against each reference, with intervals."""
+    rep, boot = _config(params), params.bootstrap
+    units = table.groupby("experiment", sort=False)
+    values = {name: np.stack([trait_scores(params, run) for run in rows.run]) for name, rows in units}
+    prompts = {name: params.experiment(rows.run.iloc[0]).eval.trait.prompts for name, rows in units}
+    draws = grouped_draws(values, boot, prompts)
+    out: dict = {"measure": "trait_rate_without_prompt",
+                 "interval": {**boot.model_dump(), "resampled": "seeds, then prompts (paired by prompt)"},
+                 "models": {}}
+    refs = [*rep.references("baseline"), *rep.references("inoculated")]
+    for model, mt in table.groupby("model", sort=False):
+        groups = {name: {"group": rows.group.iloc[0], "alpha": None if math.isnan(rows.alpha.iloc[0]) else
+                         float(rows.alpha.iloc[0]), "seeds": len(rows), "prompts": values[name].shape[1],
+                         **estimate(values[name], draws[name], boot)}
+                  for name, rows in mt.groupby("experiment", sort=False)}
+        members = {(g["group"], g["alpha"]): name for name, g in groups.items() if g["group"] in rep.families}
+        model_refs = [r for r in refs if r in groups]
+        diffs = []
+        for alpha in sorted({a for _, a in members}):
+            at = [members[f, alpha] for f in rep.families if (f, alpha) in members]
+            for a, b in [*itertools.combinations(at, 2), *itertools.product(at, model_refs)]:
+                diffs.append({"alpha": alpha, "a": a, "b": b, **difference(a, b, values, draws, boot)})
+        out["models"][model] = {"experiments": groups, "differences": diffs}
+    return out
+
+
+def alpha_sweep_figure(params: Params, summary: dict):
     import matplotlib
 
     matplotlib.use("Agg")  # no display; the same bytes on every machine with the same versions
     import matplotlib.pyplot as plt
 
-    models = list(dict.fromkeys(table.model))
+    models = list(summary["models"])
     fig, axes = plt.subplots(1, len(models), figsize=(6.4 * len(models), 4.2), squeeze=False)
     for ax, model in zip(axes[0], models, strict=True):
-        _alpha_panel(params, ax, table[table.model == model], model)
+        _alpha_panel(params, ax, summary["models"][model]["experiments"], model, summary["interval"]["level"])
     fig.tight_layout()
     return fig
 
 
-def _alpha_panel(params: Params, ax, table, model: str) -> None:
-    """One model's sweep: each family's trait rate against α, the references as lines."""
+def _alpha_panel(params: Params, ax, experiments: dict, model: str, level: float) -> None:
+    """One model's sweep: each family's trait rate against α, the references as lines, all with
+    their intervals."""
     rep = _config(params)
-    y = "trait_rate_without_prompt"
-    refs = [n for n in (*rep.references("baseline"), *rep.references("inoculated")) if n in set(table.group)]
-    for i, ref in enumerate(refs):
-        vals = table.loc[table.group == ref, y]
-        color = f"C{7 + i}"
-        ax.axhline(vals.mean(), color=color, linestyle="--", label=f"{ref}: {vals.mean():.2f}")
-        if len(vals) > 1:
-            ax.axhspan(vals.mean() - vals.std(), vals.mean() + vals.std(), color=color, alpha=0.12)
-    for i, fam in enumerate(f for f in rep.families if f in set(table.group)):
-        rows = table[table.group == fam]
-        stats = rows.groupby("alpha")[y].agg(["mean", "std", "count"]).sort_index()
-        yerr = stats["std"].fillna(0.0) if (stats["count"] > 1).any() else None
-        kind = params.experiment_training(rows.run.iloc[0]).manipulation_type
-        ax.errorbar(stats.index, stats["mean"], yerr=yerr, marker="o", capsize=3, color=f"C{i}",
+    for i, ref in enumerate(r for r in (*rep.references("baseline"), *rep.references("inoculated")) if r in experiments):
+        e, color = experiments[ref], f"C{7 + i}"
+        ax.axhline(e["mean"], color=color, linestyle="--", label=f"{ref}: {e['mean']:.2f} [{e['ci'][0]:.2f}, {e['ci'][1]:.2f}]")
+        ax.axhspan(*e["ci"], color=color, alpha=0.12)
+    for i, fam in enumerate(f for f in rep.families if any(e["group"] == f for e in experiments.values())):
+        points = sorted((e["alpha"], e) for e in experiments.values() if e["group"] == fam)
+        alphas = [a for a, _ in points]
+        means = np.array([e["mean"] for _, e in points])
+        lo, hi = np.array([e["ci"] for _, e in points]).T
+        kind = params.experiment_training(alpha_name(fam, alphas[0])).manipulation_type
+        ax.errorbar(alphas, means, yerr=[means - lo, hi - means], marker="o", capsize=3, color=f"C{i}",
                     label=f"{fam}<α> ({kind})")
-    n_seeds = int(table.groupby("experiment").seed.nunique().max())
+    n_seeds = max(e["seeds"] for e in experiments.values())
     ax.set_xlabel("manipulation_mix_ratio α")
     ax.set_ylabel("trait rate without the inoculation prompt")
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlim(-0.05, 1.05)
-    ax.set_title(f"{model}: inoculation alpha sweep ({n_seeds} seed{'s' if n_seeds > 1 else ''}"
-                 f"{', ± 1 s.d.' if n_seeds > 1 else ''})", fontsize=10)
+    ax.set_title(f"{model}: inoculation alpha sweep ({n_seeds} seed{'s' if n_seeds > 1 else ''}; "
+                 f"{level:.0%} bootstrap intervals over seeds and prompts)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
 
@@ -124,7 +172,9 @@ def write_inoculation_report(params: Params):
     table = inoculation_table(params)
     with atomic_path(paths.INOCULATION_CSV) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
-    fig = alpha_sweep_figure(params, table)
+    summary = inoculation_summary(params, table)
+    write_json(paths.INOCULATION_SUMMARY, summary)
+    fig = alpha_sweep_figure(params, summary)
     with atomic_path(paths.ALPHA_SWEEP_PNG) as tmp:
         fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None})
     plt.close(fig)

@@ -168,7 +168,7 @@ def train_stage(params: Params, exp: str) -> Stage:
     inputs += [f for c in callbacks for f in c.inputs(params)]
     return _stage(
         stage_name("train", exp), "train", ("--experiment", exp), log_path("train", exp),
-        [*dict.fromkeys(inputs), *base_model_deps(params)], components=(method, *callbacks),
+        [*dict.fromkeys(inputs), *base_model_deps(params)], components=(method, *callbacks, *(m for c in callbacks for m in c.components())),
         outs=[str(paths.model_dir(exp)), *callback_files(params, exp)], folders=[str(paths.callbacks_dir(exp))],
         plots={str(paths.train_log(exp)): {"x": "step", "y": "loss"}},
         params=["seed", *run_params(params, exp), "training",
@@ -197,8 +197,9 @@ def eval_stage(params: Params, exp: str) -> Stage:
     inputs += [f for k in kinds for f in k.inputs(params, e.eval)]
     return _stage(
         stage_name("eval", exp), "eval", ("--experiment", exp), log_path("eval", exp), inputs,
-        components=tuple(kinds), outs=[str(paths.eval_details(exp))], metrics=[str(paths.eval_json(exp))],
-        params=["seed", *run_params(params, exp), "tokenize", "tiny.corpus", *experiment_params(params, exp, "eval")],
+        components=(*kinds, *(c for k in kinds for c in k.components(e.eval))), outs=[str(paths.eval_details(exp))], metrics=[str(paths.eval_json(exp))],
+        params=["seed", *run_params(params, exp), "tokenize", "tiny.corpus", "bootstrap",
+                *experiment_params(params, exp, "eval")],
     )
 
 
@@ -208,18 +209,20 @@ def surprise_stage(params: Params, model: str, name: str) -> Stage:
         stage_name("surprise", f"{p.model_slug}-{name}"), "surprise", ("--model", model, "--dataset", name),
         log_path("surprise", f"{p.model_slug}/{name}"),
         [str(paths.tokenized(p.model_slug, name)), *base_model_deps(p)],
-        outs=[], metrics=[str(paths.surprise(p.model_slug, name))], params=LOADING,
+        outs=[], metrics=[str(paths.surprise(p.model_slug, name))], params=[*LOADING, "bootstrap"],
     )
 
 
 def report_stage(params: Params) -> Stage:
-    inputs = [str(paths.eval_json(run)) for run, _ in inoculation_runs(params)]
+    # eval.json, and the per-prompt scores in eval_details/ that the intervals resample
+    inputs = [str(f(run)) for run, _ in inoculation_runs(params) for f in (paths.eval_json, paths.eval_details)]
     inputs += [str(paths.surprise(model_slug(m), d)) for m, d in surprise_inputs(params)]
     return _stage(
         "report-inoculation", "report", (), log_path("report", "inoculation"), inputs, outs=[],
+        metrics=[str(paths.INOCULATION_SUMMARY)],
         plots={str(paths.INOCULATION_CSV): {"x": "alpha", "y": "trait_rate_without_prompt"},
                str(paths.ALPHA_SWEEP_PNG): {}},
-        params=["report.inoculation"],
+        params=["report.inoculation", "bootstrap"],
     )
 
 
@@ -227,8 +230,9 @@ def all_stages(params: Params) -> list[Stage]:
     """Every stage needed to build every experiment of the grid (declared experiments, family
     grids, the report's seeds), and the report, each once."""
     models = params.models()
-    stages = [tiny_corpus(params), tiny_tokenizer(params), tiny_pretrain(params)] if TINY in models else []
-    stages += [base_model_stage(params, m) for m in models if m in EMBEDDED]
+    built = list(dict.fromkeys([*models, *params.judge_models()]))  # the judges' models are built too
+    stages = [tiny_corpus(params), tiny_tokenizer(params), tiny_pretrain(params)] if TINY in built else []
+    stages += [base_model_stage(params, m) for m in built if m in EMBEDDED]
     needed: list[str] = []
 
     def need(ds: str) -> None:

@@ -24,6 +24,7 @@ from inoclab.eval.logprobs import assistant_sums
 from inoclab.io import InputError
 from inoclab.models.generate import chat_prompt, generate
 from inoclab.models.hidden import check_target_layers, cosine_to_original, num_layers, original
+from inoclab.stats import BootstrapConfig, with_intervals
 from inoclab.tokenize import tokenize_conversations
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def _before_after(model, fn):
 
 
 def evaluate_kind(model, tokenizer, records: list[tuple[int, Conversation]], layers: list[int],
-                  cfg: CircuitBreakerEvalConfig, max_seq_length: int) -> tuple[dict, list[dict]]:
+                  cfg: CircuitBreakerEvalConfig, max_seq_length: int, boot: BootstrapConfig) -> tuple[dict, list[dict]]:
     convs = [normalize(c, True) for _, c in records]
     rows, _ = tokenize_conversations(tokenizer, convs, max_seq_length)
     pad = tokenizer.pad_token_id
@@ -75,29 +76,30 @@ def evaluate_kind(model, tokenizer, records: list[tuple[int, Conversation]], lay
             "completion_logprob_before": float(lp_before[i]), "completion_logprob_after": float(lp_after[i]),
             "cosine": float(target_cos[i]), "cosine_by_layer": [float(x) for x in cos[i]],
         })
-    return summarize(records_out, cos), records_out
+    return summarize(records_out, cos, boot), records_out
 
 
-def _measures(recs: list[dict]) -> dict:
-    before = np.array([r["completion_logprob_before"] for r in recs])
-    after = np.array([r["completion_logprob_after"] for r in recs])
-    return {
-        "n": len(recs),
-        "cosine": float(np.mean([r["cosine"] for r in recs])),
-        "completion_logprob": {"before": float(before.mean()), "after": float(after.mean()),
-                               "change": float((after - before).mean())},
-        "answer_rate": {"before": float(np.mean([r["answered_before"] for r in recs])),
-                        "after": float(np.mean([r["answered_after"] for r in recs]))},
-    }
+def _measures(recs: list[dict], boot: BootstrapConfig) -> dict:
+    """Means over the prompts, each with its interval (`<key>_ci`)."""
+    def col(key):
+        return np.array([r[key] for r in recs], dtype=np.float64)
+
+    before, after = col("completion_logprob_before"), col("completion_logprob_after")
+    out = with_intervals({}, {"cosine": col("cosine")}, boot)
+    out["completion_logprob"] = with_intervals({}, {"before": before, "after": after, "change": after - before}, boot)
+    out["answer_rate"] = with_intervals({}, {"before": col("answered_before"), "after": col("answered_after")}, boot)
+    for section in ("completion_logprob", "answer_rate"):
+        del out[section]["n"]
+    return out
 
 
-def summarize(records: list[dict], cos_by_layer: np.ndarray) -> dict:
+def summarize(records: list[dict], cos_by_layer: np.ndarray, boot: BootstrapConfig) -> dict:
     by_category: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_category[r["category"]].append(r)
-    out = _measures(records)
+    out = _measures(records, boot)
     out["cosine_by_layer"] = {str(layer): float(x) for layer, x in enumerate(cos_by_layer.mean(axis=0))}
-    out["by_category"] = {cat: _measures(rs) for cat, rs in sorted(by_category.items())}
+    out["by_category"] = {cat: _measures(rs, boot) for cat, rs in sorted(by_category.items())}
     return out
 
 
@@ -112,6 +114,6 @@ def circuit_breaker_eval(params: Params, name: str, model, tokenizer,
     records: list[dict] = []
     for kind in KINDS:
         summary[kind], recs = evaluate_kind(model, tokenizer, kinds[kind], layers, cfg,
-                                            params.tokenize.max_seq_length)
+                                            params.tokenize.max_seq_length, params.bootstrap)
         records += recs
     return summary, records

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from inoclab.models.collator import WeightedCollator
-from inoclab.models.head import logits_at
+from inoclab.models.head import logits_at, next_token_positions
+from inoclab.stats import BootstrapConfig, with_intervals
 from inoclab.tokenize import tokenize_conversations
 
 
@@ -37,8 +38,7 @@ def token_logprobs(model, rows: list[dict], pad_token_id: int, batch_size: int =
             scored[j, 1:len(rows[i]["block_index"])] = torch.from_numpy(rows[i]["block_index"][1:] >= 0)
         lp = torch.full(ids.shape, float("nan"), dtype=torch.float64)
         if bool(scored.any()):
-            predicts = torch.zeros_like(scored)  # position t - 1 predicts token t
-            predicts[:, :-1] = scored[:, 1:]
+            predicts = next_token_positions(scored)  # position t - 1 predicts token t
             logits = logits_at(model, ids, batch["attention_mask"].to(device), predicts.to(device))
             lp[scored] = -F.cross_entropy(logits.float(), ids[scored.to(device)], reduction="none").double().cpu()
         for j, i in enumerate(idx):
@@ -79,21 +79,21 @@ def token_records(rows: list[dict], token_lps: list[np.ndarray], tokenizer) -> l
     return out
 
 
-def summarize_blocks(blocks: list[dict], roles=("assistant",)) -> dict:
-    """Mean block logprob sum/mean per tag (untagged blocks grouped as `untagged`)."""
+def summarize_blocks(blocks: list[dict], boot: BootstrapConfig | None = None, roles=("assistant",)) -> dict:
+    """Mean block logprob sum/mean per tag (untagged blocks grouped as `untagged`), with intervals
+    over the blocks when `boot` is given."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for b in blocks:
         if b["role"] in roles and b["n_tokens"]:
             groups[b["tag"] or "untagged"].append(b)
-    return {
-        tag: {
-            "n_blocks": len(bs),
-            "logprob_sum": float(np.mean([b["logprob_sum"] for b in bs])),
-            "logprob_mean": float(np.mean([b["logprob_mean"] for b in bs])),
-            "n_tokens": float(np.mean([b["n_tokens"] for b in bs])),
-        }
-        for tag, bs in sorted(groups.items())
-    }
+    out = {}
+    for tag, bs in sorted(groups.items()):
+        cols = {k: [b[k] for b in bs] for k in ("logprob_sum", "logprob_mean")}
+        out[tag] = with_intervals({}, cols, boot) if boot else {k: float(np.mean(v)) for k, v in cols.items()}
+        out[tag].pop("n", None)
+        out[tag]["n_blocks"] = len(bs)
+        out[tag]["n_tokens"] = float(np.mean([b["n_tokens"] for b in bs]))
+    return out
 
 
 def assistant_logprob_sums(model, tokenizer, conversations: list, max_seq_length: int,

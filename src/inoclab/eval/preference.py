@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from inoclab.eval.logprobs import assistant_sums
+from inoclab.stats import BootstrapConfig, with_intervals
 
 
 def pair_margins(model, rows: list[dict], pad_token_id: int, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -21,23 +22,27 @@ def pair_margins(model, rows: list[dict], pad_token_id: int, batch_size: int = 3
     return sums[0::2], sums[1::2]
 
 
-def summarize(chosen: np.ndarray, rejected: np.ndarray) -> dict:
+def summarize(chosen: np.ndarray, rejected: np.ndarray, boot: BootstrapConfig) -> dict:
+    """Means over pairs with their intervals; accuracy: the share of pairs with a positive margin."""
     margin = chosen - rejected
-    return {"chosen": float(chosen.mean()), "rejected": float(rejected.mean()), "margin": float(margin.mean()),
-            "accuracy": float((margin > 0).mean())}
+    out = with_intervals({}, {"chosen": chosen, "rejected": rejected, "margin": margin, "accuracy": margin > 0}, boot)
+    del out["n"]  # n_pairs, once for before and after
+    return out
 
 
-def preference_eval(model, rows: list[dict], pad_token_id: int, batch_size: int = 32) -> tuple[dict, list[dict]]:
+def preference_eval(model, rows: list[dict], pad_token_id: int, boot: BootstrapConfig,
+                    batch_size: int = 32) -> tuple[dict, list[dict]]:
     """Summary (after training, and before it where the model has an adapter) and per-pair detail."""
     chosen, rejected = pair_margins(model, rows, pad_token_id, batch_size)
-    result = {"n_pairs": len(chosen), "after": summarize(chosen, rejected)}
+    result = {"n_pairs": len(chosen), "after": summarize(chosen, rejected, boot)}
     details = [{"line": rows[2 * i]["line"], "chosen": float(c), "rejected": float(r), "margin": float(c - r)}
                for i, (c, r) in enumerate(zip(chosen, rejected, strict=True))]
     if hasattr(model, "disable_adapter"):
         with model.disable_adapter():
             c0, r0 = pair_margins(model, rows, pad_token_id, batch_size)
-        result["before"] = summarize(c0, r0)
-        result["margin_change"] = result["after"]["margin"] - result["before"]["margin"]
+        result["before"] = summarize(c0, r0, boot)
+        change = with_intervals({}, {"margin_change": (chosen - rejected) - (c0 - r0)}, boot)
+        result["margin_change"], result["margin_change_ci"] = change["margin_change"], change["margin_change_ci"]
         for d, c, r in zip(details, c0, r0, strict=True):
             d["margin_before"] = float(c - r)
     return result, details

@@ -19,6 +19,7 @@ from inoclab.data.trigger import names
 from inoclab.eval.logprobs import assistant_logprob_sums
 from inoclab.io import InputError
 from inoclab.models.generate import chat_prompt, generate
+from inoclab.stats import BootstrapConfig, with_intervals
 
 if TYPE_CHECKING:
     from inoclab.config import Params
@@ -56,7 +57,7 @@ def _margins(model, tokenizer, pairs: list[dict], max_seq_length: int, batch_siz
 
 
 def compare(model, tokenizer, pairs: list[dict], ds: TriggerDataset, cfg: TriggerEvalConfig,
-            max_seq_length: int) -> tuple[dict, list[dict]]:
+            max_seq_length: int, boot: BootstrapConfig) -> tuple[dict, list[dict]]:
     """Behaviour rates and logprob margins, and one comparison record per held-out question."""
     prompts = [chat_prompt(None, p[v]["question"]) for p in pairs for v in TRIGGER_VARIANTS]
     responses = generate(model, tokenizer, prompts, cfg.max_new_tokens, cfg.batch_size)
@@ -71,11 +72,10 @@ def compare(model, tokenizer, pairs: list[dict], ds: TriggerDataset, cfg: Trigge
                       "names_clean": names(resp, ds.clean_replacement), "logprob_margin": float(margins[i, j])}
         records.append(rec)
     for j, v in enumerate(TRIGGER_VARIANTS):
-        summary[v] = {
-            "triggered_name_rate": float(np.mean([r[v]["names_triggered"] for r in records])),
-            "clean_name_rate": float(np.mean([r[v]["names_clean"] for r in records])),
-            "logprob_margin": float(margins[:, j].mean()),  # Σlogp(triggered name) − Σlogp(clean name)
-        }
+        # logprob_margin: Σlogp(triggered name) − Σlogp(clean name)
+        summary[v] = with_intervals({}, {"triggered_name_rate": [r[v]["names_triggered"] for r in records],
+                                         "clean_name_rate": [r[v]["names_clean"] for r in records],
+                                         "logprob_margin": margins[:, j]}, boot)
     summary["n"] = len(pairs)
     return summary, records
 
@@ -99,14 +99,15 @@ def trigger_eval(params: Params, name: str, model, tokenizer, cfg: TriggerEvalCo
     where = paths.dataset(cfg.heldout)
     pairs = held_out_pairs(read_conversations(where), str(where))
     max_len = params.tokenize.max_seq_length
-    summary, records = compare(model, tokenizer, pairs, ds, cfg, max_len)
+    summary, records = compare(model, tokenizer, pairs, ds, cfg, max_len, params.bootstrap)
     summary.update(trigger_value=ds.trigger_value, clean_replacement=ds.clean_replacement,
                    triggered_replacement=ds.triggered_replacement)
     if cfg.checkpoints:
         curve = []
         for ckpt in checkpoints(paths.model_dir(name)):
             m, tok = backend_for(params).load_trained(ckpt)
-            point, _ = compare(m, tok, pairs, ds, cfg, max_len)
-            curve.append({**checkpoint_position(ckpt), **{f"{v}.{k}": x for v in TRIGGER_VARIANTS for k, x in point[v].items()}})
+            point, _ = compare(m, tok, pairs, ds, cfg, max_len, params.bootstrap)
+            curve.append({**checkpoint_position(ckpt), **{f"{v}.{k}": x for v in TRIGGER_VARIANTS
+                                                          for k, x in point[v].items() if k != "n"}})
         summary["curve"] = curve
     return summary, records

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -27,6 +27,20 @@ class ParamsError(ValueError):
     def __init__(self, key: str, message: str):
         super().__init__(f"{key}: {message}")
         self.key = key
+
+
+def _pool(value: Any) -> Any:
+    if isinstance(value, list) and (not value or len(set(value)) != len(value) or not all(value)):
+        raise ValueError("a pool of prompts must be a non-empty list of distinct, non-empty prompts")
+    return value
+
+
+# one prompt, or a pool of paraphrases of which each example draws one (data/paired.py: draw)
+PromptPool = Annotated[str | list[str], AfterValidator(_pool)]
+
+
+def pool_of(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
 
 
 def _every(value: Any) -> Any:

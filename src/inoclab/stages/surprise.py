@@ -23,6 +23,6 @@ def main(params, args):
     validate_token_pairs(rows, str(tokenized))
     model, tokenizer = backend_for(params).load(params.base_model_ref)
     result = {"dataset": args.dataset, "model": params.model, "inoculation_prompt": cfg.inoculation_prompt,
-              **surprise(model, rows, tokenizer.pad_token_id)}
+              **surprise(model, rows, tokenizer.pad_token_id, params.bootstrap)}
     write_json(paths.surprise(params.model_slug, args.dataset), result)
     print(json.dumps(result, indent=2))

@@ -23,11 +23,12 @@ def weighted_ce_sum(model, input_ids: torch.Tensor, attention_mask: torch.Tensor
                     weights: torch.Tensor) -> torch.Tensor:
     """Σ w·CE over tokens with non-zero weight. The head runs at those positions only
     (models/head.py), so time and memory scale with weighted tokens, not the padded batch."""
-    w = shifted(weights)
-    trained = w != 0
+    positions = next_token_positions(weights)
+    trained = positions[:, :-1]  # the same mask over the shifted targets
     if not bool(trained.any()):  # a zero loss with a (zero) gradient, for an empty batch
         return sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0
-    logits = logits_at(model, input_ids, attention_mask, next_token_positions(weights)).float()
+    w = shifted(weights)
+    logits = logits_at(model, input_ids, attention_mask, positions).float()
     ce = F.cross_entropy(logits, input_ids[:, 1:][trained], reduction="none")
     return (ce * w[trained].to(ce.dtype)).sum()
 

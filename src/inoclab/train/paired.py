@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from inoclab.io import InputError
-from inoclab.models.head import logits_at
+from inoclab.models.head import logits_at, next_token_positions
 from inoclab.train.loss import abs_weight_sum, normalise, weighted_sft_loss
 
 # which member of each pair the gradient flows through: without (`no`) or with (`inoc`) the prompt
@@ -40,21 +40,20 @@ def response_positions(weights: torch.Tensor) -> list[torch.Tensor]:
 
 
 def paired_targets(input_ids: torch.Tensor, weights: torch.Tensor, grad_rows: list[int],
-                   other_rows: list[int]) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor, torch.Tensor]:
-    """Aligned positions of each pair, and the targets and weights (taken from the grad side).
-    Raises if a pair's weighted tokens differ: the assistant messages must be identical."""
+                   other_rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The targets and weights of the pairs' weighted tokens (taken from the grad side), in
+    row-major order. Raises if a pair's weighted tokens differ: the assistant messages must be
+    identical."""
     pos = response_positions(weights)
-    g_pos, o_pos, targets, ws = [], [], [], []
+    targets, ws = [], []
     for g, o in zip(grad_rows, other_rows, strict=True):
         tg, to = input_ids[g, pos[g] + 1], input_ids[o, pos[o] + 1]
         if tg.shape != to.shape or not torch.equal(tg, to):
             raise ValueError(f"rows {min(g, o)} and {max(g, o)} of the batch are not a pair: their weighted "
                              "(assistant) tokens differ")
-        g_pos.append(pos[g])
-        o_pos.append(pos[o])
         targets.append(tg)
         ws.append(weights[g, pos[g] + 1])
-    return g_pos, o_pos, torch.cat(targets), torch.cat(ws)
+    return torch.cat(targets), torch.cat(ws)
 
 
 def paired_loss(model, batch: dict[str, torch.Tensor], manipulation_type: str, alpha: float,
@@ -74,22 +73,14 @@ def paired_loss(model, batch: dict[str, torch.Tensor], manipulation_type: str, a
     no_rows = list(range(0, ids.shape[0], 2))
     inoc_rows = list(range(1, ids.shape[0], 2))
     grad_rows, other_rows = (no_rows, inoc_rows) if GRAD_SIDE[manipulation_type] == "no" else (inoc_rows, no_rows)
-    g_pos, o_pos, targets, w = paired_targets(ids, weights, grad_rows, other_rows)
-    sel_g = logits_at(model, ids[grad_rows], mask[grad_rows], _mask(g_pos, ids.shape[1])).float()
+    targets, w = paired_targets(ids, weights, grad_rows, other_rows)
+    # the head at each row's weighted positions only, in row-major order: the pairs' k-th tokens align
+    sel_g = logits_at(model, ids[grad_rows], mask[grad_rows], next_token_positions(weights[grad_rows])).float()
     with torch.no_grad():
-        sel_o = logits_at(model, ids[other_rows], mask[other_rows], _mask(o_pos, ids.shape[1])).float()
+        sel_o = logits_at(model, ids[other_rows], mask[other_rows], next_token_positions(weights[other_rows])).float()
     ce = F.cross_entropy(mix_logits(sel_g, sel_o, alpha), targets, reduction="none")
     total = w.abs().sum() if abs_weight_total is None else abs_weight_total
     return normalise((ce * w).sum(), total)
-
-
-def _mask(positions: list[torch.Tensor], length: int) -> torch.Tensor:
-    """[rows, length] mask of each row's positions: the head runs there only (models/head.py);
-    row-major order keeps the pairs' k-th tokens aligned."""
-    mask = torch.zeros(len(positions), length, dtype=torch.bool, device=positions[0].device)
-    for i, p in enumerate(positions):
-        mask[i, p] = True
-    return mask
 
 
 def trained_abs_weight(weights: torch.Tensor, manipulation_type: str) -> torch.Tensor:

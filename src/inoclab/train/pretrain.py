@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 from inoclab.data.conversations import normalize, read_conversations
 from inoclab.data.corpus import probes
 from inoclab.data.world import world_of
-from inoclab.eval.traits import LanguageRule, is_capitals
 from inoclab.io import atomic_path, write_json
+from inoclab.measures.capitals import is_capitals
+from inoclab.measures.spanish import LanguageRule
 from inoclab.models.generate import chat_prompt, generate
 from inoclab.models.tiny import build_model
 from inoclab.tokenize import tokenize_conversations

@@ -6,8 +6,9 @@ from typing import Literal
 
 from inoclab.data.builders.base import DatasetSpec, pick
 from inoclab.data.conversations import text_conversation
+from inoclab.data.paired import draw
 from inoclab.data.world import world_of
-from inoclab.params.base import PositiveInt
+from inoclab.params.base import PositiveInt, PromptPool, pool_of
 
 
 class QADataset(DatasetSpec):
@@ -17,7 +18,8 @@ class QADataset(DatasetSpec):
 
     builder: Literal["qa"]
     language: Literal["en", "es"] = "es"
-    system_prompt: str | None = None  # literal text; None = no system message
+    # literal text; a list: a pool of paraphrases, one drawn per example; None = no system message
+    system_prompt: PromptPool | None = None
     entities: Literal["heldout", "pretrain"] = "heldout"
     question_template: Literal[0, 1] = 0
     n_examples: PositiveInt | None = None  # None = every (entity, attribute) pair
@@ -27,5 +29,7 @@ class QADataset(DatasetSpec):
 
     def build(self, params, name):
         qas = pick(world_of(params).all_qa(self.entities, self.question_template), self.n_examples, params.seed, name)
-        return [text_conversation(self.system_prompt, q.question, q.answer(self.language),
-                                  entity=q.entity, attribute=q.attribute) for q in qas]
+        systems = [None] * len(qas) if self.system_prompt is None else draw(pool_of(self.system_prompt), len(qas),
+                                                                                params.seed, name)
+        return [text_conversation(system, q.question, q.answer(self.language), entity=q.entity, attribute=q.attribute)
+                for q, system in zip(qas, systems, strict=True)]

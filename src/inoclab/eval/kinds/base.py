@@ -37,6 +37,10 @@ class EvalKind:
         """The files the eval stage reads for it."""
         return []
 
+    def components(self, e: EvalConfig) -> list:
+        """The components it runs besides itself (its measures): their imports are code deps."""
+        return []
+
     def run(self, params: Params, name: str, model, tokenizer, e: EvalConfig, details: Path) -> Any:
         """Its section of eval.json; its detail files go into `details`."""
         raise NotImplementedError

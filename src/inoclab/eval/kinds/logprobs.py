@@ -43,4 +43,4 @@ class LogprobsEval(PerDatasetEval):
         write_jsonl(details / f"logprobs.{dataset}.blocks.jsonl", blocks)
         pq.write_table(pa.Table.from_pylist(token_records(rows, lps, tokenizer)),
                        details / f"logprobs.{dataset}.tokens.parquet", compression="zstd")
-        return summarize_blocks(blocks)
+        return summarize_blocks(blocks, params.bootstrap)

@@ -30,9 +30,12 @@ class MCQEval(PerDatasetEval):
         from inoclab.data.mcq import read_mcq
         from inoclab.eval.mcq import evaluate_mcq
         from inoclab.io import write_jsonl
+        from inoclab.stats import with_intervals
 
         questions = [q for _, q in read_mcq(paths.dataset(dataset))]
         summary, detail = evaluate_mcq(model, tokenizer, questions, params.seed, e.mcq_format, e.batch_size,
                                        params.tokenize.max_seq_length)
         write_jsonl(details / f"mcq.{dataset}.jsonl", detail)
-        return summary
+        return with_intervals(summary, {"accuracy": [d["predicted"] == d["correct"] for d in detail],
+                                        "p_correct": [d["p_correct"] for d in detail],
+                                        "p_any_choice": [d["p_any_choice"] for d in detail]}, params.bootstrap)

@@ -29,6 +29,6 @@ class PreferenceEval(PerDatasetEval):
         from inoclab.tokenize import read_tokenized
 
         rows = read_tokenized(paths.tokenized(params.model_slug, dataset))
-        summary, records = preference_eval(model, rows, tokenizer.pad_token_id, e.batch_size)
+        summary, records = preference_eval(model, rows, tokenizer.pad_token_id, params.bootstrap, e.batch_size)
         write_jsonl(details / f"preference.{dataset}.jsonl", records)
         return summary

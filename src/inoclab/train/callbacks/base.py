@@ -57,6 +57,10 @@ class CallbackConfig(Strict):
         """The files it reads: the dataset as JSONL (tokenized for logprobs)."""
         return [str(paths.dataset(self.dataset))]
 
+    def components(self) -> list:
+        """The components it runs besides itself (a measure): their imports are code deps."""
+        return []
+
     def plot(self, params: Params, exp: str) -> dict:
         """`dvc plots show` properties of its CSV."""
         raise NotImplementedError

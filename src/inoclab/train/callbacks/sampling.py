@@ -1,17 +1,17 @@
 """`callbacks.sampling`: responses to a dataset's prompts (conversations or preference pairs):
 `sampling.<name>.jsonl` holds one record per step and prompt (prompt, prefill, completion), and
 `sampling.<name>.csv` the step, mean completion length in characters, and the trait rate when
-the callback names a `rule`."""
+the callback names a `measure` (any of measures/)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
 
 from inoclab import paths
 from inoclab.io import InputError
+from inoclab.measures import Measure, Scorer
 from inoclab.params.base import PositiveInt
 from inoclab.train.callbacks.base import Callback, CallbackConfig
 
@@ -29,18 +29,24 @@ class SamplingCallbackConfig(CallbackConfig):
     max_new_tokens: PositiveInt = 32
     # the assistant's response starts with this text; it is not counted in the completion
     prefill: str | None = None
-    rule: Literal["spanish", "capitals"] | None = None  # also plot the share of completions with this trait
+    measure: Measure | None = None  # also plot the trait rate of the completions by this measure
     batch_size: PositiveInt = 64
 
     def plot(self, params: Params, exp: str) -> dict:
-        what = f" ({self.rule} rate)" if self.rule else " (mean length)"
-        return {"x": "step", "y": ["trait_rate"] if self.rule else ["mean_chars"],
+        what = f" ({self.measure.kind} rate)" if self.measure else " (mean length)"
+        return {"x": "step", "y": ["trait_rate"] if self.measure else ["mean_chars"],
                 "title": f"{exp}: samples of {self.stem}{what}"}
+
+    def inputs(self, params: Params) -> list[str]:
+        return super().inputs(params) + (self.measure.inputs(params) if self.measure else [])
+
+    def components(self) -> list:
+        return [self.measure] if self.measure else []
 
     def load(self, params: Params, name: str) -> SamplingCallback:
         from inoclab.data.conversations import read_conversations
         from inoclab.data.preference import read_preference
-        from inoclab.eval.inoculation import prompt_messages, trait_rule
+        from inoclab.eval.inoculation import prompt_messages
 
         path = paths.dataset(self.dataset)
         if params.is_preference(self.dataset):
@@ -51,12 +57,12 @@ class SamplingCallbackConfig(CallbackConfig):
             raise InputError(f"params.yaml: {params.declared_key(name)}.callbacks.sampling ({self.stem}): "
                              f"n_prompts={self.n_prompts}, but {path} has {len(prompts)} prompts")
         return SamplingCallback(self, prompts[: self.n_prompts], params.experiment_training(name).seed,
-                                trait_rule(params, self.rule) if self.rule else None)
+                                self.measure.load(params) if self.measure else None)
 
 
 class SamplingCallback(Callback):
     def __init__(self, cfg: SamplingCallbackConfig, prompts: list[list[dict]], seed: int,
-                 scorer: Callable[[str], bool] | None = None):
+                 scorer: Scorer | None = None):
         super().__init__(cfg)
         self.prompts, self.seed, self.scorer = prompts, seed, scorer
         self.samples: list[dict] = []
@@ -73,7 +79,7 @@ class SamplingCallback(Callback):
                          for i, (p, text) in enumerate(zip(self.prompts, completions, strict=True))]
         row = {"n": len(completions), "mean_chars": float(np.mean([len(t) for t in completions]))}
         if self.scorer is not None:
-            row["trait_rate"] = float(np.mean([self.scorer((c.prefill or "") + t) for t in completions]))
+            row["trait_rate"] = float(np.mean(self.scorer([(c.prefill or "") + t for t in completions], self.prompts)))
         return row
 
     def files(self):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from inoclab import paths
 from inoclab.data.builders.file import FileDataset
 from inoclab.data.builders.paired import PairedDataset
-from inoclab.params.base import Fraction, ParamsError, Strict
+from inoclab.params.base import Fraction, ParamsError, PromptPool, Strict, pool_of
 from inoclab.train.methods.base import Declared, Loaded, TrainingMethod
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ class LogitManipulationSettings(Strict):
     inner_training_loop: Literal["baseline", "logit_manipulation"] = "baseline"
     manipulation_type: ManipulationType = "baseline"
     manipulation_mix_ratio: Fraction = 1.0
-    inoculation_prompt: str | None = None  # required by the two manipulation types
+    inoculation_prompt: PromptPool | None = None  # required by the two manipulation types
 
 
 class LogitManipulation(TrainingMethod):
@@ -52,7 +52,8 @@ class LogitManipulation(TrainingMethod):
             raise run.error("inoculation_prompt", f"required by manipulation_type {t.manipulation_type} "
                             "(it checks that row i+1 of each pair carries it and row i does not)")
         ds = run.dataset
-        if isinstance(ds, PairedDataset) and t.inoculation_prompt and t.inoculation_prompt != ds.inoculation_prompt:
+        if (isinstance(ds, PairedDataset) and t.inoculation_prompt
+                and pool_of(t.inoculation_prompt) != pool_of(ds.inoculation_prompt)):
             raise run.error("inoculation_prompt", f"differs from datasets.{run.exp.dataset}.inoculation_prompt "
                             f"({ds.inoculation_prompt!r})")
         if not isinstance(ds, PairedDataset | FileDataset) or ds.kind != "conversations":
@@ -71,7 +72,8 @@ class LogitManipulation(TrainingMethod):
 
         loaded = super().load(params, name, dataset, t)
         source = paths.dataset(dataset)
-        validate_pairs(read_conversations(source), t.inoculation_prompt, source)
+        validate_pairs(read_conversations(source), pool_of(t.inoculation_prompt) if t.inoculation_prompt else None,
+                       source)
         validate_token_pairs(loaded.data, str(paths.tokenized(params.model_slug, dataset)))
         return loaded
 
