@@ -64,6 +64,26 @@ def test_an_embedded_real_model_is_built_by_a_stage_and_read_by_every_model_stag
     assert "results/tokenized/smollm2-135m/spanish_paired.parquet" in stages["train-inoc_alpha0-5"]["deps"]
 
 
+def test_a_judge_model_is_built_and_its_folder_and_code_are_the_eval_stages_deps(tmp_path):
+    """A trait measure that loads a model (a judge on smollm2-135m) in a tiny run: the pipeline
+    builds that model, and only the eval that judges depends on its folder and on the judge's code."""
+    repo = small_copy(tmp_path, params=False)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    only_tiny(params)
+    params["report"]["inoculation"]["seeds"] = [42]
+    judge = {"kind": "judge", "model": "smollm2-135m", "template": "Spanish? {response}"}
+    baseline_eval = params["experiments"]["baseline"]["eval"]  # its trait eval is a YAML alias: copy it
+    baseline_eval["trait"] = {**baseline_eval["trait"], "also": {"judge": judge}}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (repo / "dvc.yaml").write_text(render_dvc_yaml(load_params(repo / "params.yaml")))
+    stages = assert_same_plan(repo)
+    folder, code = "results/models/smollm2-135m", "src/inoclab/measures/judge.py"
+    assert stages["base_model-smollm2-135m"]["outs"] == [folder]
+    assert {n for n, st in stages.items() if folder in st["deps"]} == {"eval-baseline"}
+    assert code in stages["eval-baseline"]["deps"] and "src/inoclab/models/judge.py" in stages["eval-baseline"]["deps"]
+    assert "src/inoclab/models/judge.py" not in stages["eval-inoculated"]["deps"]
+
+
 def test_tiny_and_real_runs_side_by_side_share_nothing_per_model(tmp_path):
     """`model:` per experiment and per family: each model's data is tokenized once, each run
     reads its own model's, and only the stages of smollm2-135m runs depend on its folder."""
