@@ -144,7 +144,7 @@ def _alpha_panel(params: Params, ax, experiments: dict, model: str, level: float
     their intervals."""
     rep = _config(params)
     for i, ref in enumerate(r for r in (*rep.references("baseline"), *rep.references("inoculated")) if r in experiments):
-        e, color = experiments[ref], f"C{7 + i}"
+        e, color = experiments[ref], f"C{(7 + i) % 10}"
         ax.axhline(e["mean"], color=color, linestyle="--", label=f"{ref}: {e['mean']:.2f} [{e['ci'][0]:.2f}, {e['ci'][1]:.2f}]")
         ax.axhspan(*e["ci"], color=color, alpha=0.12)
     for i, fam in enumerate(f for f in rep.families if any(e["group"] == f for e in experiments.values())):
