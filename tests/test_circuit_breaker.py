@@ -174,7 +174,8 @@ def test_a_few_real_steps_reroute_harmful_states_and_keep_benign_ones(tiny_model
     assert harmful["n"] == 12 and benign["n"] == 12
     assert harmful["cosine"] < benign["cosine"] < 1.0
     assert harmful["completion_logprob"]["change"] < benign["completion_logprob"]["change"]
-    assert set(harmful["cosine_by_layer"]) == {"0", "1"}
+    assert set(harmful["cosine_by_layer"]) == set(harmful["cosine_by_layer_ci"]) == {"0", "1"}
+    assert all(lo <= harmful["cosine_by_layer"][k] <= hi for k, (lo, hi) in harmful["cosine_by_layer_ci"].items())
     assert {"response_before", "response_after", "completion"} <= set(hrec[0])
 
 

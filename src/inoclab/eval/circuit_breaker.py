@@ -24,7 +24,7 @@ from inoclab.eval.logprobs import assistant_sums
 from inoclab.io import InputError
 from inoclab.models.generate import chat_prompt, generate
 from inoclab.models.hidden import check_target_layers, cosine_to_original, num_layers, original
-from inoclab.stats import BootstrapConfig, with_intervals
+from inoclab.stats import BootstrapConfig, intervals, with_intervals
 from inoclab.tokenize import tokenize_conversations
 
 if TYPE_CHECKING:
@@ -99,6 +99,8 @@ def summarize(records: list[dict], cos_by_layer: np.ndarray, boot: BootstrapConf
         by_category[r["category"]].append(r)
     out = _measures(records, boot)
     out["cosine_by_layer"] = {str(layer): float(x) for layer, x in enumerate(cos_by_layer.mean(axis=0))}
+    out["cosine_by_layer_ci"] = intervals({str(layer): cos_by_layer[:, layer] for layer in range(cos_by_layer.shape[1])},
+                                          boot)
     out["by_category"] = {cat: _measures(rs, boot) for cat, rs in sorted(by_category.items())}
     return out
 
