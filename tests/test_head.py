@@ -13,7 +13,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 from inoclab.backends.hf import HFBackend
 from inoclab.eval.logprobs import token_logprobs
 from inoclab.models.collator import WeightedCollator
-from inoclab.models.head import logits_at, next_token_positions
+from inoclab.models.head import head, logits_at, mix_logits, next_token_positions, weighted_head_ce
 from inoclab.train.loss import weighted_sft_loss
 from inoclab.train.settings import TrainingConfig
 
@@ -101,3 +101,42 @@ def test_post_head_transforms_of_real_architectures_are_applied(model_type):
         plain = model.get_output_embeddings()(model.get_decoder()(input_ids=ids).last_hidden_state[positions])
         assert not torch.allclose(plain, full, atol=1e-3)  # the transform matters for this architecture
         torch.testing.assert_close(logits_at(model, ids, mask, positions), full, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("model_type", ["llama", "gemma2"])
+@pytest.mark.parametrize("chunk", [1, 4, 1000])
+def test_the_chunked_head_loss_equals_one_pass_in_value_and_gradient(model_type, chunk):
+    """Σ coef·CE taken a chunk of positions at a time, with each chunk's gradient taken in the
+    forward pass: the value, the gradient to the hidden states and to a head that trains (tied or
+    not, soft-capped or not) equal one pass over all positions, with and without the paired mix."""
+    cfg = AutoConfig.for_model(model_type, vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                               num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                               tie_word_embeddings=model_type == "gemma2", **POST_HEAD.get(model_type, {}))
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(cfg)
+    n = 11
+    hidden0, toward = torch.randn(n, 32), torch.randn(n, 32)
+    targets, coef = torch.randint(0, 97, (n,)), torch.randn(n)
+    for other, alpha in ((None, 0.0), (toward, 0.7)):
+        grads = []
+        for run in ("chunked", "one pass"):
+            model.zero_grad()
+            hidden = hidden0.clone().requires_grad_()
+            if run == "chunked":
+                loss = weighted_head_ce(model, hidden, targets, coef, toward=other, alpha=alpha, chunk=chunk)
+            else:
+                logits = head(model, hidden).float()
+                if other is not None:
+                    logits = mix_logits(logits, head(model, other).detach(), alpha)
+                loss = (F.cross_entropy(logits, targets, reduction="none") * coef).sum()
+            (3.0 * loss).backward()  # an incoming gradient other than 1 scales both
+            weight = model.get_output_embeddings().weight
+            assert weight.grad is not None and weight.grad.abs().sum() > 0
+            grads.append((loss.detach(), hidden.grad, weight.grad.clone()))
+        for a, b in zip(*grads, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_head_chunk_must_hold_a_position(tiny_model):
+    with pytest.raises(ValueError, match="chunk must be at least 1"):
+        weighted_head_ce(tiny_model, torch.zeros(2, 8), torch.zeros(2, dtype=torch.long), torch.ones(2), chunk=0)

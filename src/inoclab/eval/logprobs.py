@@ -11,10 +11,9 @@ from collections import defaultdict
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from inoclab.models.collator import WeightedCollator
-from inoclab.models.head import logits_at, next_token_positions
+from inoclab.models.head import hidden_at, next_token_positions, target_logprobs
 from inoclab.stats import BootstrapConfig, with_intervals
 from inoclab.tokenize import tokenize_conversations
 
@@ -39,8 +38,8 @@ def token_logprobs(model, rows: list[dict], pad_token_id: int, batch_size: int =
         lp = torch.full(ids.shape, float("nan"), dtype=torch.float64)
         if bool(scored.any()):
             predicts = next_token_positions(scored)  # position t - 1 predicts token t
-            logits = logits_at(model, ids, batch["attention_mask"].to(device), predicts.to(device))
-            lp[scored] = -F.cross_entropy(logits.float(), ids[scored.to(device)], reduction="none").double().cpu()
+            hidden = hidden_at(model, ids, batch["attention_mask"].to(device), predicts.to(device))
+            lp[scored] = target_logprobs(model, hidden, ids[scored.to(device)]).double().cpu()
         for j, i in enumerate(idx):
             out[i] = lp[j, : len(rows[i]["input_ids"])].numpy()
     model.train(was_training)

@@ -9,9 +9,8 @@ gradient accumulation 4 × batch 1 equals 1 × batch 4.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from inoclab.models.head import logits_at, next_token_positions
+from inoclab.models.head import hidden_at, next_token_positions, weighted_head_ce
 
 
 def shifted(weights: torch.Tensor) -> torch.Tensor:
@@ -21,16 +20,16 @@ def shifted(weights: torch.Tensor) -> torch.Tensor:
 
 def weighted_ce_sum(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                     weights: torch.Tensor) -> torch.Tensor:
-    """Σ w·CE over tokens with non-zero weight. The head runs at those positions only
-    (models/head.py), so time and memory scale with weighted tokens, not the padded batch."""
+    """Σ w·CE over tokens with non-zero weight. The head runs at those positions only, a chunk
+    at a time (models/head.py), so time scales with weighted tokens, not the padded batch, and
+    the logits' memory with neither."""
     positions = next_token_positions(weights)
     trained = positions[:, :-1]  # the same mask over the shifted targets
     if not bool(trained.any()):  # a zero loss with a (zero) gradient, for an empty batch
         return sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0
     w = shifted(weights)
-    logits = logits_at(model, input_ids, attention_mask, positions).float()
-    ce = F.cross_entropy(logits, input_ids[:, 1:][trained], reduction="none")
-    return (ce * w[trained].to(ce.dtype)).sum()
+    hidden = hidden_at(model, input_ids, attention_mask, positions)
+    return weighted_head_ce(model, hidden, input_ids[:, 1:][trained], w[trained])
 
 
 def abs_weight_sum(weights: torch.Tensor) -> torch.Tensor:

@@ -10,27 +10,20 @@ With α = `manipulation_mix_ratio`, no = logits without inoculation, inoc = logi
 - BiasNoInocTo_InocLogits: new = α·sg(inoc) + no − α·sg(no); gradients flow through `no` only.
 - BiasInocTo_NoInocLogits: new = α·sg(no) + inoc − α·sg(inoc); gradients flow through `inoc` only.
 The detached side runs under `torch.no_grad`, so it builds no graph; both apply the LM head at
-the aligned response positions only (models/head.py).
+the aligned response positions only, a chunk at a time (models/head.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from inoclab.io import InputError
-from inoclab.models.head import logits_at, next_token_positions
+from inoclab.models.head import hidden_at, next_token_positions, weighted_head_ce
 from inoclab.train.loss import abs_weight_sum, normalise, weighted_sft_loss
 
 # which member of each pair the gradient flows through: without (`no`) or with (`inoc`) the prompt
 GRAD_SIDE = {"BiasNoInocTo_InocLogits": "no", "BiasInocTo_NoInocLogits": "inoc"}
-
-
-def mix_logits(grad_side: torch.Tensor, detached_side: torch.Tensor, alpha: float) -> torch.Tensor:
-    """α·sg(other) + own − α·sg(own): the value moves toward the other side's logits by α, the
-    gradient is that of `grad_side` alone."""
-    return alpha * detached_side.detach() + grad_side - alpha * grad_side.detach()
 
 
 def response_positions(weights: torch.Tensor) -> list[torch.Tensor]:
@@ -75,12 +68,11 @@ def paired_loss(model, batch: dict[str, torch.Tensor], manipulation_type: str, a
     grad_rows, other_rows = (no_rows, inoc_rows) if GRAD_SIDE[manipulation_type] == "no" else (inoc_rows, no_rows)
     targets, w = paired_targets(ids, weights, grad_rows, other_rows)
     # the head at each row's weighted positions only, in row-major order: the pairs' k-th tokens align
-    sel_g = logits_at(model, ids[grad_rows], mask[grad_rows], next_token_positions(weights[grad_rows])).float()
+    hidden_g = hidden_at(model, ids[grad_rows], mask[grad_rows], next_token_positions(weights[grad_rows]))
     with torch.no_grad():
-        sel_o = logits_at(model, ids[other_rows], mask[other_rows], next_token_positions(weights[other_rows])).float()
-    ce = F.cross_entropy(mix_logits(sel_g, sel_o, alpha), targets, reduction="none")
+        hidden_o = hidden_at(model, ids[other_rows], mask[other_rows], next_token_positions(weights[other_rows]))
     total = w.abs().sum() if abs_weight_total is None else abs_weight_total
-    return normalise((ce * w).sum(), total)
+    return normalise(weighted_head_ce(model, hidden_g, targets, w, toward=hidden_o, alpha=alpha), total)
 
 
 def trained_abs_weight(weights: torch.Tensor, manipulation_type: str) -> torch.Tensor:
