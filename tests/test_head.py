@@ -137,6 +137,17 @@ def test_the_chunked_head_loss_equals_one_pass_in_value_and_gradient(model_type,
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_the_chunked_head_loss_runs_under_torchs_flop_counter(tiny_model):
+    """The FLOP counter's module hooks sit on the head's input, a leaf inside the chunk loop."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    width = tiny_model.get_output_embeddings().in_features
+    hidden = torch.randn(5, width, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        weighted_head_ce(tiny_model, hidden, torch.zeros(5, dtype=torch.long), torch.ones(5), chunk=2).backward()
+    assert hidden.grad.abs().sum() > 0 and counter.get_total_flops() > 0
+
+
 def test_a_head_chunk_must_hold_a_position(tiny_model):
     with pytest.raises(ValueError, match="chunk must be at least 1"):
         weighted_head_ce(tiny_model, torch.zeros(2, 8), torch.zeros(2, dtype=torch.long), torch.ones(2), chunk=0)

@@ -100,13 +100,17 @@ class _WeightedHeadCE(torch.autograd.Function):
             h = hidden[part].detach().requires_grad_(need_hidden)
             with torch.enable_grad():
                 loss = _chunk_loss(model, h, targets[part], coef[part], None if toward is None else toward[part], alpha)
-            wrt = ([h] if need_hidden else []) + trained
-            if wrt:
-                grads = list(torch.autograd.grad(loss, wrt))
+            if need_hidden or trained:
+                kept = [p.grad for p in trained]  # the parameters' own gradients, put back below
+                for p in trained:
+                    p.grad = None
+                # backward, not autograd.grad: module hooks (torch's FLOP counter) refuse the latter on a leaf
+                torch.autograd.backward(loss, inputs=([h] if need_hidden else []) + trained)
                 if need_hidden:
-                    grad_hidden[part] = grads.pop(0)
-                for acc, g in zip(grad_params, grads, strict=True):
-                    acc += g
+                    grad_hidden[part] = h.grad
+                for acc, p, grad in zip(grad_params, trained, kept, strict=True):
+                    acc += p.grad
+                    p.grad = grad
             total += loss.detach()
         ctx.need_params = ctx.needs_input_grad[7:]
         ctx.save_for_backward(grad_hidden, *grad_params)
