@@ -10,9 +10,11 @@ process of its own so that its peak RSS is its own:
 Prints per path: median step time, peak RSS, the peak's rise over the RSS once the model is
 loaded (the weights are memory-mapped: their pages count once a step touches them), the matmul
 FLOPs of one step (torch's FLOP counter) and the achieved GFLOP/s against this machine's float32
-matmul rate, measured in the same run; then the ratios weighted / full. Usage:
+matmul rate, measured in the same run; then the ratios weighted / full. Each path runs on the
+allocator the stages use (tcmalloc where installed, src/inoclab/allocator.py); `--allocator system`
+measures glibc's malloc, whose heap keeps most of what a step frees. Usage:
 
-    python bench/head_step.py [--steps 8] [--warmup 2] [--batch-size 16]
+    python bench/head_step.py [--steps 8] [--warmup 2] [--batch-size 16] [--turns 1] [--checkpointing]
 
 Needs results/models/smollm2-135m (`snakemake results/models/smollm2-135m`).
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -28,6 +31,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from inoclab import allocator
 
 PATHS = ("weighted", "full", "trl")
 
@@ -164,6 +169,9 @@ def main() -> None:
                     help="recompute decoder activations in the backward pass (as unsloth does on a GPU)")
     ap.add_argument("--turns", type=int, default=1,
                     help="QA exchanges per conversation (1: the shape of the smollm2 runs' training data)")
+    ap.add_argument("--allocator", choices=("tcmalloc", "system"),
+                    default="tcmalloc" if allocator.tcmalloc() else "system",
+                    help="malloc of the measured processes (default: the stages' own, tcmalloc where installed)")
     ap.add_argument("--path", choices=PATHS, help=argparse.SUPPRESS)  # one path, in this process
     args = ap.parse_args()
     WARMUP = args.warmup
@@ -172,15 +180,20 @@ def main() -> None:
         return
     if not Path(args.model).is_dir():
         sys.exit(f"{args.model} not found: build it first (snakemake {args.model})")
+    if args.allocator == "tcmalloc" and not allocator.tcmalloc():
+        sys.exit("tcmalloc is not installed (Debian/Ubuntu: apt install libtcmalloc-minimal4)")
+    env = (allocator.with_tcmalloc({**os.environ, allocator.ENV: ""}) if args.allocator == "tcmalloc"
+           else {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
     res = {}
     for path in PATHS:
         out = subprocess.run([sys.executable, __file__, "--path", path, *sys.argv[1:]], check=True,
-                             capture_output=True, text=True).stdout
+                             capture_output=True, text=True, env=env).stdout
         res[path] = json.loads(out.strip().splitlines()[-1])
     peak = matmul_peak_gflops()
     r = res["weighted"]
     print(f"model {args.model}  batch {args.batch_size} ({r['tokens']} tokens in {r['padded']} padded positions)  "
-          f"steps {args.steps} (median after {args.warmup})  activation checkpointing {'on' if args.checkpointing else 'off'}  turns {args.turns}")
+          f"steps {args.steps} (median after {args.warmup})  activation checkpointing {'on' if args.checkpointing else 'off'}  "
+          f"turns {args.turns}  allocator {args.allocator}")
     print(f"float32 matmul peak here: {peak:.0f} GFLOP/s")
     print(f"{'path':9} {'s/step':>7} {'peak RSS MB':>12} {'rise MB':>8} {'GFLOP/step':>11} {'GFLOP/s':>8} {'of peak':>8}")
     for path, r in res.items():

@@ -9,6 +9,7 @@
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from inoclab import allocator
 from inoclab.codedeps import lazy_imports
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,6 +87,23 @@ def test_stages_load_only_files_their_deps_list(small_pipeline):
         st = by_cmd[" ".join(rec["argv"])]
         missing = set(rec["files"]) - set(st["deps"])
         assert not missing, f"{' '.join(rec['argv'])} loaded {sorted(missing)}, which its deps do not list"
+
+
+def test_stages_run_on_tcmalloc_where_it_is_installed(small_pipeline):
+    """The entry point starts itself again with tcmalloc preloaded (allocator.py)."""
+    records = [json.loads(line) for line in (small_pipeline / "imports.jsonl").read_text().splitlines()]
+    expected = "tcmalloc" if allocator.tcmalloc() and os.environ.get(allocator.ENV) != "system" else "system"
+    assert {r["allocator"] for r in records} == {expected}
+
+
+def test_the_allocator_is_preloaded_once_and_can_be_turned_off():
+    assert allocator.with_tcmalloc({allocator.ENV: "system"}) == {allocator.ENV: "system"}
+    env = allocator.with_tcmalloc({"LD_PRELOAD": "libother.so"})
+    if allocator.tcmalloc():
+        assert env["LD_PRELOAD"].split() == [allocator.tcmalloc(), "libother.so"]
+        assert allocator.with_tcmalloc(env) == env  # the restarted process does not start again
+    else:
+        assert env == {"LD_PRELOAD": "libother.so"}
 
 
 def test_a_stage_depends_on_the_components_it_runs_and_not_on_the_others(dvc_stages):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, create_model, model_validator
 
 from inoclab import paths
 from inoclab.backends.common import Dtype, LoraConfig
@@ -20,7 +20,7 @@ from inoclab.io import InputError
 from inoclab.measures import MEASURE_KINDS
 from inoclab.params.base import NAME as _NAME
 from inoclab.params.base import Fraction, ParamsError, Strict
-from inoclab.params.loading import load_yaml_model
+from inoclab.params.loading import key_error, load_yaml_model
 from inoclab.params.models import EMBEDDED, model_slug
 from inoclab.params.naming import ALPHA as _ALPHA
 from inoclab.params.naming import SEED_SUFFIX as _SEED_SUFFIX
@@ -97,6 +97,7 @@ class ReportConfig(Strict):
 
 
 class Params(Strict):
+    _file: Path = PrivateAttr(default=Path(PARAMS_FILE))  # where these were read (errors name its lines)
     seed: int = 42
     # "tiny": the model the pipeline pretrains; "smollm2-135m": a real model built from its registry
     # package (models/embedded.py); else a local path, or a hub id (GPU clusters)
@@ -282,6 +283,10 @@ class Params(Strict):
         """The base model a run fine-tunes: its own `model`, else the file's."""
         return self.experiment(run).model or self.model
 
+    def error(self, key: str, message: str) -> InputError:
+        """An error a stage finds in its data, at the line of the params file that sets `key`."""
+        return key_error(self._file, key, message)
+
     def for_model(self, model: str) -> Params:
         """These params with `model` as the base model: what a stage that works for one model
         (tokenize, surprise, a run's training and evals) reads, so that every path and
@@ -353,4 +358,6 @@ class Params(Strict):
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:
     """params.yaml validated: unknown keys and bad values name the file, the line and the key."""
-    return load_yaml_model(Params, path, BUILDER_NAMES | MEASURE_KINDS)
+    params = load_yaml_model(Params, path, BUILDER_NAMES | MEASURE_KINDS)
+    params._file = Path(path)
+    return params

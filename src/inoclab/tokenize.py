@@ -58,6 +58,10 @@ class TokenizeStats:
     truncated_examples: int = 0
     truncated_weighted_tokens: int = 0
     truncated_lines: list[int] = field(default_factory=list)
+    # examples with no trained token (no weighted token after the first): prompts, or an answer
+    # that truncation cut away; a training run refuses data made only of these (check_trainable)
+    untrained_examples: int = 0
+    untrained_lines: list[int] = field(default_factory=list)
 
 
 def _as_template_messages(messages: list[WMessage], contents: list[str]) -> list[dict]:
@@ -194,7 +198,7 @@ def tokenize_conversations(
                 tok_block[t] = ends_of_assistant.pop(int(starts[t]))
         block_w = np.array([b.weight for b in blocks] + [0.0], dtype=np.float32)
         weights = block_w[tok_block]  # index -1 -> the trailing 0.0
-        n = len(ids_arr)
+        n, lost = len(ids_arr), 0
         if n > max_seq_length:
             lost = int(np.count_nonzero(weights[max_seq_length:]))
             stats.truncated_examples += 1
@@ -204,11 +208,15 @@ def tokenize_conversations(
         stats.examples += 1
         stats.tokens += len(ids_arr)
         stats.weighted_tokens += int(np.count_nonzero(weights))
+        if not np.count_nonzero(weights[1:]):
+            stats.untrained_examples += 1
+            stats.untrained_lines.append(w)
         rows.append({
             "input_ids": ids_arr.astype(np.int32),
             "weights": weights.astype(np.float32),
             "block_index": tok_block.astype(np.int32),
             "blocks": [asdict(b) for b in blocks],
+            "cut_weighted_tokens": lost,
         })
     return rows, stats
 
@@ -234,6 +242,7 @@ _SCHEMA = pa.schema([
     ("block_index", pa.list_(pa.int32())),
     ("blocks", pa.string()),
     ("meta", pa.string()),
+    ("cut_weighted_tokens", pa.int32()),  # weighted tokens max_seq_length cut from the example
 ])
 
 
@@ -247,6 +256,7 @@ def write_tokenized(rows: list[dict], stats: TokenizeStats, out: str | Path) -> 
         "block_index": [r["block_index"] for r in rows],
         "blocks": [json.dumps(r["blocks"], ensure_ascii=False) for r in rows],
         "meta": [r["meta"] for r in rows],
+        "cut_weighted_tokens": [r["cut_weighted_tokens"] for r in rows],
     }, schema=_SCHEMA)
     with atomic_path(out) as tmp:
         pq.write_table(table, tmp, compression="zstd")
@@ -274,5 +284,41 @@ def read_tokenized(path: str | Path) -> list[dict]:
             "block_index": np.asarray(r["block_index"], dtype=np.int64),
             "blocks": json.loads(r["blocks"]),
             "meta": json.loads(r["meta"]),
+            "cut_weighted_tokens": r["cut_weighted_tokens"],
         })
     return out
+
+
+def trained_tokens(row: dict) -> int:
+    """Tokens the example trains: weighted tokens after the first (position t predicts t + 1)."""
+    return int(np.count_nonzero(row["weights"][1:]))
+
+
+def scored_tokens(row: dict) -> int:
+    """Tokens a logprob eval scores: block tokens after the first."""
+    return int(np.count_nonzero(row["block_index"][1:] >= 0))
+
+
+def check_trainable(rows: list[dict], dataset: str, source: str | Path, tokenized: str | Path) -> None:
+    """Before a model is loaded for training: data with nothing to train is an error, naming
+    the dataset, its file and lines; examples without a trained token are warned about.
+    `source` is the conversations file whose lines the rows carry."""
+    where = f"dataset {dataset!r} ({source}, tokenized in {tokenized})"
+    if not rows:
+        raise InputError(f"{where}: no examples to train on")
+    untrained = [r for r in rows if not trained_tokens(r)]
+    cut = [r["line"] for r in untrained if r.get("cut_weighted_tokens")]
+    if cut:
+        raise InputError(f"{where}: tokenize.max_seq_length cuts away every weighted token of {len(cut)} "
+                         f"example(s), at {source} lines {_lines(cut)}: raise max_seq_length or shorten them")
+    if len(untrained) == len(rows):
+        raise InputError(f"{where}: no example has a trained token (an assistant block with a non-zero weight "
+                         f"after the first token), lines {_lines([r['line'] for r in rows])}: it would train nothing")
+    if untrained:
+        print(f"warning: {where}: {len(untrained)} of {len(rows)} example(s) have no trained token and train "
+              f"nothing, lines {_lines([r['line'] for r in untrained])}", file=sys.stderr)
+
+
+def _lines(lines: list, shown: int = 10) -> str:
+    more = f" and {len(lines) - shown} more" if len(lines) > shown else ""
+    return ", ".join(map(str, lines[:shown])) + more

@@ -32,6 +32,17 @@ def line_of_key(root: yaml.Node | None, key: str) -> int | None:
     return line
 
 
+def key_error(path: str | Path, key: str, message: str) -> InputError:
+    """An error found after loading (a stage's data breaks a rule set by `key`), naming the line
+    of the file that sets the key, as the load-time errors do."""
+    path = Path(path)
+    try:
+        line = line_of_key(yaml.compose(path.read_text(encoding="utf-8")), key)
+    except (OSError, yaml.YAMLError):
+        line = None
+    return InputError(f"{path}:{line}: key '{key}': {message}" if line else f"{path}: key '{key}': {message}")
+
+
 def load_yaml_model(model: type[M], path: str | Path, union_tags: Collection[str] = ()) -> M:
     """`model` validated from the YAML file at `path`. Every error names the file, the line and
     the full key; `union_tags` are the discriminator values pydantic puts in error locations

@@ -1,7 +1,9 @@
 """The pipeline's stages and their one entry point: `python -m inoclab.stages <stage> [--args]
 --log <file>`, the command line both Snakemake and DVC run.
 
-The entry point parses params.yaml once, and for a stage that loads a model picks the backend
+Started as `python -m inoclab.stages`, the process first starts itself again with tcmalloc
+preloaded where it is installed (allocator.py: a third of glibc's peak memory in training). The
+entry point parses params.yaml once, and for a stage that loads a model picks the backend
 where the job runs and imports unsloth (when chosen) before the stage's own imports bring in
 transformers: the order unsloth needs is kept here, not by each stage. Each stage is one module
 (`inoclab.stages.<module>`) with `main(params, args)`; it is imported only after that choice.
@@ -9,18 +11,24 @@ transformers: the order unsloth needs is kept here, not by each stage. Each stag
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import importlib
-import json
-import os
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 
-from inoclab.backends import preload
-from inoclab.config import PARAMS_FILE, load_params
-from inoclab.io import InputError
+from inoclab import allocator
+
+if allocator.started_as(__name__):  # the stage entry point: its malloc is chosen before anything imports torch
+    allocator.reexec_with_tcmalloc()
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import importlib  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from inoclab.backends import preload  # noqa: E402
+from inoclab.config import PARAMS_FILE, load_params  # noqa: E402
+from inoclab.io import InputError  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -82,8 +90,9 @@ RECORD_IMPORTS = "INOCLAB_RECORD_IMPORTS"
 
 
 def _record_imports(argv: list[str]) -> None:
-    """With $INOCLAB_RECORD_IMPORTS set to a file, append the project files this stage loaded:
-    the end-to-end test checks them against the code deps the stage graph derived."""
+    """With $INOCLAB_RECORD_IMPORTS set to a file, append the project files this stage loaded
+    and its allocator: the end-to-end test checks them against the code deps the stage graph
+    derived, and that the stage ran on tcmalloc where it is installed."""
     if not (out := os.environ.get(RECORD_IMPORTS)):
         return
     package = Path(__file__).resolve().parents[1]  # src/inoclab, wherever it is installed from
@@ -91,7 +100,7 @@ def _record_imports(argv: list[str]) -> None:
                     for m in list(sys.modules.values())
                     if (f := getattr(m, "__file__", None)) and Path(f).resolve().is_relative_to(package)})
     with open(out, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"argv": argv, "files": files}) + "\n")
+        fh.write(json.dumps({"argv": argv, "files": files, "allocator": allocator.name()}) + "\n")
 
 
 class _Tee:

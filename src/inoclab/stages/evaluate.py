@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 def evaluate_experiment(params: Params, name: str) -> dict:
     exp = params.experiment(name)
+    for kind in exp.eval.kinds():  # data with nothing to score fails before a model is loaded
+        kind.check_data(params, exp.eval)
     model, tokenizer = backend_for(params).load_trained(paths.final_model(name))
     result: dict = {"experiment": name, "model": params.model}
     with atomic_path(paths.eval_details(name), is_dir=True) as details:

@@ -6,11 +6,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from inoclab.backends.common import LoraConfig
 from inoclab.params.base import NonNegInt, PositiveInt, Strict
 from inoclab.train.methods import METHOD_SETTINGS, TrainingMethod, method_for
+
+
+def _some_steps(value: int) -> int:
+    if value == 0:
+        raise ValueError("0 optimizer steps trains nothing: give a positive number, or -1 to run num_train_epochs")
+    return value
 
 
 class TrainerSettings(Strict):
@@ -26,7 +32,8 @@ class TrainerSettings(Strict):
     per_device_train_batch_size: PositiveInt = 16
     gradient_accumulation_steps: PositiveInt = 1
     num_train_epochs: Annotated[float, Field(gt=0)] = 1.0
-    max_steps: Annotated[int, Field(ge=-1)] = 100  # -1: run num_train_epochs
+    # -1: run num_train_epochs; 0 (no step) is refused
+    max_steps: Annotated[int, Field(ge=-1), AfterValidator(_some_steps)] = 100
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
     lr_scheduler_type: Literal[
         "linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"

@@ -39,7 +39,14 @@ DatasetConfig = Annotated[  # one entry under `datasets:`, told apart by its `bu
 
 
 def build_dataset(params: Params, name: str) -> Path:
-    rows = params.datasets[name].build(params, name)
+    """Build and write the dataset; one that comes out empty is an error (an empty split, a
+    source with no usable record), never an empty file that looks finished."""
+    spec = params.datasets[name]
+    rows = spec.build(params, name)
+    if not rows:
+        key, why = spec.empty_because()
+        raise params.error(f"datasets.{name}{'.' + key if key else ''}",
+                           f"builder {spec.builder} built no records{': ' + why if why else ''}")
     out = dataset_path(name)
     write_jsonl(out, rows)
     return out

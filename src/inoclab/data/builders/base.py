@@ -45,6 +45,11 @@ class DatasetSpec(Strict):
     def build(self, params: Params, name: str) -> list[dict]:
         raise NotImplementedError
 
+    def empty_because(self) -> tuple[str, str]:
+        """When a build comes out empty: the key under the dataset's entry to point at ('' for
+        the entry) and why (a split builder: the split its held-out fraction leaves empty)."""
+        return "", ""
+
 
 def pick(items: list, n: int | None, seed: int, name: str) -> list:
     """`n` items drawn with `seed` (all of them for None); more than exist is an error."""

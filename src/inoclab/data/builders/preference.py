@@ -31,5 +31,10 @@ class PreferenceDataset(DatasetSpec):
     def tags(self):
         return ["chosen", "rejected"]
 
+    def empty_because(self):
+        if self.split == "heldout" and self.heldout_fraction == 0:
+            return "heldout_fraction", "a held-out fraction of 0 leaves the heldout split empty"
+        return "", f"{self.path} holds no records"
+
     def build(self, params, name):
         return build_preference_rows(self.path, self.split, self.heldout_fraction, params.seed)

@@ -26,6 +26,11 @@ class TriggerDataset(DatasetSpec):
     def inputs(self, params):
         return [self.qa_file]
 
+    def empty_because(self):
+        if self.split == "heldout" and self.heldout_fraction == 0:
+            return "heldout_fraction", "a held-out fraction of 0 leaves the heldout split empty"
+        return "", f"{self.qa_file} holds no records"
+
     def build(self, params, name):
         return build_trigger_rows(self.qa_file, self.clean_replacement, self.trigger_value,
                                   self.triggered_replacement, self.split, self.heldout_fraction, params.seed)

@@ -41,6 +41,9 @@ class EvalKind:
         """The components it runs besides itself (its measures): their imports are code deps."""
         return []
 
+    def check_data(self, params: Params, e: EvalConfig) -> None:
+        """Before the model is loaded: raise InputError when its data has nothing to score."""
+
     def run(self, params: Params, name: str, model, tokenizer, e: EvalConfig, details: Path) -> Any:
         """Its section of eval.json; its detail files go into `details`."""
         raise NotImplementedError
@@ -69,6 +72,21 @@ class PerDatasetEval(EvalKind):
     def inputs(self, params: Params, e: EvalConfig) -> list[str]:
         return [str(paths.tokenized(params.model_slug, d) if self.tokenized else paths.dataset(d))
                 for d in getattr(e, self.section)]
+
+    def check_data(self, params: Params, e: EvalConfig) -> None:
+        """Tokenized data is scored at its block tokens: each dataset needs one after a first token."""
+        if not self.tokenized:
+            return  # the JSONL forms: their builders refuse to build an empty dataset
+        from inoclab.io import InputError
+        from inoclab.tokenize import read_tokenized, scored_tokens
+
+        for d in getattr(e, self.section):
+            tokenized = paths.tokenized(params.model_slug, d)
+            rows = read_tokenized(tokenized)
+            if not any(scored_tokens(r) for r in rows):
+                raise InputError(f"eval.{self.section}: dataset {d!r} ({paths.dataset(d)}, tokenized in {tokenized}) "
+                                 f"has nothing to score: none of its {len(rows)} example(s) has a block token after "
+                                 "the first")
 
     def run(self, params: Params, name: str, model, tokenizer, e: EvalConfig, details: Path) -> dict:
         return {d: self.measure(params, model, tokenizer, e, d, details) for d in getattr(e, self.section)}

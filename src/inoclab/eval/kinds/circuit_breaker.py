@@ -48,6 +48,13 @@ class CircuitBreakerEval(EvalKind):
     def inputs(self, params: Params, e: EvalConfig) -> list[str]:
         return [str(paths.dataset(e.circuit_breaker.dataset))]
 
+    def check_data(self, params: Params, e: EvalConfig) -> None:
+        from inoclab.data.conversations import read_conversations
+        from inoclab.eval.circuit_breaker import held_out
+
+        where = paths.dataset(e.circuit_breaker.dataset)
+        held_out(read_conversations(where), str(where))
+
     def run(self, params: Params, name: str, model, tokenizer, e: EvalConfig, details: Path) -> dict:
         from inoclab.eval.circuit_breaker import circuit_breaker_eval
         from inoclab.io import write_jsonl

@@ -88,9 +88,11 @@ class TrainingMethod:
     # ---------------------------------------------------------------- training
     def load(self, params: Params, name: str, dataset: str, t: TrainingConfig) -> Loaded:
         """The training data, checked before the model is loaded (tokenized rows by default)."""
-        from inoclab.tokenize import read_tokenized
+        from inoclab.tokenize import check_trainable, read_tokenized
 
-        rows = read_tokenized(paths.tokenized(params.model_slug, dataset))
+        tokenized = paths.tokenized(params.model_slug, dataset)
+        rows = read_tokenized(tokenized)
+        check_trainable(rows, dataset, paths.dataset(dataset), tokenized)
         return Loaded(rows, len(rows))
 
     def check_model(self, params: Params, name: str, t: TrainingConfig, model, tokenizer, loaded: Loaded) -> None:

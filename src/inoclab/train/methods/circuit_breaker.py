@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
+from inoclab import paths
 from inoclab.backends.common import NEEDS_LORA
 from inoclab.data.builders.circuit_breaker import CircuitBreakerDataset
 from inoclab.params.base import NonNegInt, Strict
@@ -55,6 +56,22 @@ class CircuitBreaker(TrainingMethod):
         if not isinstance(run.dataset, CircuitBreakerDataset):
             raise run.error_at_dataset(f"{run.exp.dataset!r} is not circuit-breaker data: task_type "
                                        "circuit_breaker needs a dataset with builder circuit_breaker")
+
+    def load(self, params: Params, name: str, dataset: str, t: TrainingConfig) -> Loaded:
+        """The rows, split by kind and checked: the losses read every token of both sets, not
+        weighted ones, so what must not be empty is each set."""
+        from inoclab.io import InputError
+        from inoclab.tokenize import read_tokenized
+        from inoclab.train.circuit_breaker import split_rows
+
+        tokenized = paths.tokenized(params.model_slug, dataset)
+        rows = read_tokenized(tokenized)
+        retain, circuit_breaker, _ = split_rows(rows)
+        if not retain or not circuit_breaker:
+            raise InputError(f"dataset {dataset!r} ({paths.dataset(dataset)}, tokenized in {tokenized}): circuit-breaker "
+                             f"training needs retain and circuit-breaker examples (got {len(retain)} and "
+                             f"{len(circuit_breaker)})")
+        return Loaded(rows, len(rows))
 
     def check_model(self, params: Params, name: str, t: TrainingConfig, model, tokenizer, loaded: Loaded) -> None:
         from inoclab.models.hidden import check_target_layers
