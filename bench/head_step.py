@@ -7,14 +7,16 @@ process of its own so that its peak RSS is its own:
 - `full`: the same trainer with the head over every position of the padded batch (the loss
   inoclab had before), the peer this change is measured against;
 - `trl`: TRL's SFTTrainer, prompt-completion data, completion-only loss.
-Prints per path: median step time, peak RSS, the peak's rise over the RSS once the model is
+The paths take turns for `--rounds` rounds, so that a slow spell of a shared machine does not
+fall on one path only; each path's step time is its best round's median. Prints per path: step
+time, peak RSS, the peak's rise over the RSS once the model is
 loaded (the weights are memory-mapped: their pages count once a step touches them), the matmul
 FLOPs of one step (torch's FLOP counter) and the achieved GFLOP/s against this machine's float32
 matmul rate, measured in the same run; then the ratios weighted / full. Each path runs on the
 allocator the stages use (tcmalloc where installed, src/inoclab/allocator.py); `--allocator system`
 measures glibc's malloc, whose heap keeps most of what a step frees. Usage:
 
-    python bench/head_step.py [--steps 8] [--warmup 2] [--batch-size 16] [--turns 1] [--checkpointing]
+    python bench/head_step.py [--steps 8] [--warmup 2] [--rounds 2] [--batch-size 16] [--turns 1] [--checkpointing]
 
 Needs results/models/smollm2-135m (`snakemake results/models/smollm2-135m`).
 """
@@ -163,6 +165,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=2, help="turns each path takes (its best round counts)")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--model", default="results/models/smollm2-135m")
     ap.add_argument("--checkpointing", action="store_true",
@@ -184,15 +187,18 @@ def main() -> None:
         sys.exit("tcmalloc is not installed (Debian/Ubuntu: apt install libtcmalloc-minimal4)")
     env = (allocator.with_tcmalloc({**os.environ, allocator.ENV: ""}) if args.allocator == "tcmalloc"
            else {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
-    res = {}
-    for path in PATHS:
-        out = subprocess.run([sys.executable, __file__, "--path", path, *sys.argv[1:]], check=True,
-                             capture_output=True, text=True, env=env).stdout
-        res[path] = json.loads(out.strip().splitlines()[-1])
+    rounds: dict[str, list[dict]] = {path: [] for path in PATHS}
+    for _ in range(args.rounds):
+        for path in PATHS:
+            out = subprocess.run([sys.executable, __file__, "--path", path, *sys.argv[1:]], check=True,
+                                 capture_output=True, text=True, env=env).stdout
+            rounds[path].append(json.loads(out.strip().splitlines()[-1]))
+    res = {path: {**min(runs, key=lambda r: r["step_s"]), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
+           for path, runs in rounds.items()}
     peak = matmul_peak_gflops()
     r = res["weighted"]
     print(f"model {args.model}  batch {args.batch_size} ({r['tokens']} tokens in {r['padded']} padded positions)  "
-          f"steps {args.steps} (median after {args.warmup})  activation checkpointing {'on' if args.checkpointing else 'off'}  "
+          f"steps {args.steps} (median after {args.warmup}, best of {args.rounds} rounds)  activation checkpointing {'on' if args.checkpointing else 'off'}  "
           f"turns {args.turns}  allocator {args.allocator}")
     print(f"float32 matmul peak here: {peak:.0f} GFLOP/s")
     print(f"{'path':9} {'s/step':>7} {'peak RSS MB':>12} {'rise MB':>8} {'GFLOP/step':>11} {'GFLOP/s':>8} {'of peak':>8}")
