@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes.util
 import os
 import sys
+from collections.abc import Mapping
 
 ENV = "INOCLAB_ALLOCATOR"  # "system": keep the C library's malloc
 LIBRARY = "tcmalloc_minimal"
@@ -27,13 +28,13 @@ def tcmalloc() -> str | None:
     return ctypes.util.find_library(LIBRARY) if sys.platform == "linux" else None
 
 
-def preloaded() -> bool:
-    return LIBRARY in os.environ.get("LD_PRELOAD", "")
+def preloaded(env: Mapping[str, str] = os.environ) -> bool:
+    return LIBRARY in env.get("LD_PRELOAD", "")
 
 
 def with_tcmalloc(env: dict[str, str]) -> dict[str, str]:
     """`env` with tcmalloc preloaded, where it is installed and not turned off."""
-    if env.get(ENV) == "system" or LIBRARY in env.get("LD_PRELOAD", "") or not (lib := tcmalloc()):
+    if env.get(ENV) == "system" or preloaded(env) or not (lib := tcmalloc()):
         return env
     return {**env, "LD_PRELOAD": f"{lib} {env.get('LD_PRELOAD', '')}".strip()}
 
@@ -47,8 +48,6 @@ def started_as(module: str) -> bool:
 def reexec_with_tcmalloc() -> None:
     """Replace this process by the same command line with tcmalloc preloaded; returns only where
     that is not possible or not wanted (then glibc's malloc serves)."""
-    if preloaded():
-        return
     env = with_tcmalloc(dict(os.environ))
     if env.get("LD_PRELOAD") != os.environ.get("LD_PRELOAD"):
         sys.stdout.flush()

@@ -208,9 +208,6 @@ def tokenize_conversations(
         stats.examples += 1
         stats.tokens += len(ids_arr)
         stats.weighted_tokens += int(np.count_nonzero(weights))
-        if not np.count_nonzero(weights[1:]):
-            stats.untrained_examples += 1
-            stats.untrained_lines.append(w)
         rows.append({
             "input_ids": ids_arr.astype(np.int32),
             "weights": weights.astype(np.float32),
@@ -218,6 +215,9 @@ def tokenize_conversations(
             "blocks": [asdict(b) for b in blocks],
             "cut_weighted_tokens": lost,
         })
+        if not trained_tokens(rows[-1]):
+            stats.untrained_examples += 1
+            stats.untrained_lines.append(w)
     return rows, stats
 
 

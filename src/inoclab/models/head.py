@@ -112,7 +112,6 @@ class _WeightedHeadCE(torch.autograd.Function):
                     acc += p.grad
                     p.grad = grad
             total += loss.detach()
-        ctx.need_params = ctx.needs_input_grad[7:]
         ctx.save_for_backward(grad_hidden, *grad_params)
         return total
 
@@ -121,7 +120,7 @@ class _WeightedHeadCE(torch.autograd.Function):
         grad_hidden, *grad_params = ctx.saved_tensors
         params = iter(grad_params)
         return (None if grad_hidden is None else grad_hidden * grad_out, None, None, None, None, None, None,
-                *(next(params) * grad_out if need else None for need in ctx.need_params))
+                *(next(params) * grad_out if need else None for need in ctx.needs_input_grad[7:]))
 
 
 def weighted_head_ce(model, hidden: torch.Tensor, targets: torch.Tensor, coef: torch.Tensor,
@@ -132,7 +131,7 @@ def weighted_head_ce(model, hidden: torch.Tensor, targets: torch.Tensor, coef: t
     the logits of `toward` by `alpha` (`mix_logits`), with no gradient through `toward`."""
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1 (got {chunk})")
-    params = [p for p in _base(model).get_output_embeddings().parameters()]
+    params = list(_base(model).get_output_embeddings().parameters())
     return _WeightedHeadCE.apply(hidden, targets, coef.float(), toward, alpha, model, chunk, *params)
 
 

@@ -51,6 +51,13 @@ class DatasetSpec(Strict):
         return "", ""
 
 
+def split_empty_because(split: str, heldout_fraction: float, source: str) -> tuple[str, str]:
+    """`DatasetSpec.empty_because` of a builder that splits `source` into train and heldout."""
+    if split == "heldout" and heldout_fraction == 0:
+        return "heldout_fraction", "a held-out fraction of 0 leaves the heldout split empty"
+    return "", f"{source} holds no records"
+
+
 def pick(items: list, n: int | None, seed: int, name: str) -> list:
     """`n` items drawn with `seed` (all of them for None); more than exist is an error."""
     if n is None:

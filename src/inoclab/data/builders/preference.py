@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from inoclab.data.builders.base import DatasetSpec
+from inoclab.data.builders.base import DatasetSpec, split_empty_because
 from inoclab.data.preference import build_preference_rows
 
 
@@ -32,9 +32,7 @@ class PreferenceDataset(DatasetSpec):
         return ["chosen", "rejected"]
 
     def empty_because(self):
-        if self.split == "heldout" and self.heldout_fraction == 0:
-            return "heldout_fraction", "a held-out fraction of 0 leaves the heldout split empty"
-        return "", f"{self.path} holds no records"
+        return split_empty_because(self.split, self.heldout_fraction, self.path)
 
     def build(self, params, name):
         return build_preference_rows(self.path, self.split, self.heldout_fraction, params.seed)

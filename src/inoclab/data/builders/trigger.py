@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from inoclab.data.builders.base import DatasetSpec
+from inoclab.data.builders.base import DatasetSpec, split_empty_because
 from inoclab.data.trigger import build_trigger_rows
 
 
@@ -27,9 +27,7 @@ class TriggerDataset(DatasetSpec):
         return [self.qa_file]
 
     def empty_because(self):
-        if self.split == "heldout" and self.heldout_fraction == 0:
-            return "heldout_fraction", "a held-out fraction of 0 leaves the heldout split empty"
-        return "", f"{self.qa_file} holds no records"
+        return split_empty_because(self.split, self.heldout_fraction, self.qa_file)
 
     def build(self, params, name):
         return build_trigger_rows(self.qa_file, self.clean_replacement, self.trigger_value,

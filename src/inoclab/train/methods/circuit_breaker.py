@@ -62,15 +62,14 @@ class CircuitBreaker(TrainingMethod):
         weighted ones, so what must not be empty is each set."""
         from inoclab.io import InputError
         from inoclab.tokenize import read_tokenized
-        from inoclab.train.circuit_breaker import split_rows
+        from inoclab.train.circuit_breaker import CircuitBreakerPairs, split_rows
 
         tokenized = paths.tokenized(params.model_slug, dataset)
         rows = read_tokenized(tokenized)
-        retain, circuit_breaker, _ = split_rows(rows)
-        if not retain or not circuit_breaker:
-            raise InputError(f"dataset {dataset!r} ({paths.dataset(dataset)}, tokenized in {tokenized}): circuit-breaker "
-                             f"training needs retain and circuit-breaker examples (got {len(retain)} and "
-                             f"{len(circuit_breaker)})")
+        try:
+            CircuitBreakerPairs(*split_rows(rows)[:2])  # its own check: neither set is empty
+        except InputError as e:
+            raise InputError(f"dataset {dataset!r} ({paths.dataset(dataset)}, tokenized in {tokenized}): {e}") from None
         return Loaded(rows, len(rows))
 
     def check_model(self, params: Params, name: str, t: TrainingConfig, model, tokenizer, loaded: Loaded) -> None:
