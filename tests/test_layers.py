@@ -64,6 +64,7 @@ def dvc_stages():
     return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
 
+@pytest.mark.slow
 def test_every_stage_depends_on_the_project_files_its_module_imports(dvc_stages):
     checked = set()
     for name, st in dvc_stages.items():

@@ -89,6 +89,7 @@ def uninterrupted(tmp_path_factory, tiny_dir) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_sigterm_then_sigkill_then_rerun_gives_the_bytes_of_an_uninterrupted_run(uninterrupted, tmp_path):
     root = tmp_path / "interrupted"
     shutil.copytree(uninterrupted.parent / "inputs", root)
@@ -126,6 +127,7 @@ def test_sigterm_then_sigkill_then_rerun_gives_the_bytes_of_an_uninterrupted_run
     assert not any(f.endswith(RESUME_STATE) for f in got)  # working state, not results
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_other_inputs_is_not_resumed(uninterrupted, tmp_path):
     """A killed run, then a change of learning rate: the rerun starts afresh."""
     root = tmp_path / "changed"
