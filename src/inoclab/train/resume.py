@@ -138,8 +138,10 @@ class ResumeCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        saved = {"parts": {name: part.resume_state() for name, part in self.parts.items()}, "on_request": self.on_request}
-        write_text(folder / RESUME_STATE, json.dumps(saved))  # keys unsorted: rows keep their column order
+        if state.is_world_process_zero:  # one writer, as for the Trainer's own state file
+            saved = {"parts": {name: part.resume_state() for name, part in self.parts.items()},
+                     "on_request": self.on_request}
+            write_text(folder / RESUME_STATE, json.dumps(saved))  # keys unsorted: rows keep their column order
         if self.stop_requested:
             raise Interrupted(f"training stopped by SIGTERM at step {state.global_step}, after saving {folder}; "
                               "run the stage again to continue from there")
