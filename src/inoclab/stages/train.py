@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,13 +31,16 @@ from inoclab.train.resume import (
     ResumeCallback,
     TrainerAccumulators,
     finish_checkpoints,
-    last_complete_checkpoint,
+    resume_point,
     run_key,
 )
 
 if TYPE_CHECKING:
     from inoclab.config import Params
     from inoclab.train.settings import TrainingConfig
+
+# what a checkpoint's bytes depend on besides the run's own inputs
+LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate")
 
 
 def train_experiment(params: Params, name: str) -> None:
@@ -54,20 +58,20 @@ def train_experiment(params: Params, name: str) -> None:
     method.prepare(model, cfg)
     with contextlib.ExitStack() as stack:
         tmp, resumed = stack.enter_context(resumable_dir(paths.model_dir(name), key))
-        checkpoint = last_complete_checkpoint(tmp / "checkpoints") if resumed else None
+        checkpoint = resume_point(tmp / "checkpoints", tmp / "resume") if resumed else None
         if checkpoint is not None:
             print(f"resuming from {checkpoint}", flush=True)
         callbacks_dir = stack.enter_context(atomic_path(paths.callbacks_dir(name), is_dir=True))
         runner = CallbackRunner(callbacks, tokenizer, callbacks_dir, backend.inference)
         trainer = method.trainer(model, tokenizer, loaded.data, cfg, tmp / "checkpoints", paths.train_log(name),
                                  [runner], **method.trainer_options(params))
-        resume = ResumeCallback({"trainer": TrainerAccumulators(trainer), "callbacks": runner}, checkpoint)
+        resume = ResumeCallback({"trainer": TrainerAccumulators(trainer), "callbacks": runner}, tmp / "resume", checkpoint)
         trainer.add_callback(resume)
         with resume.stopping_on_sigterm():
             result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         method.finish(model)
         trainer.save_model(str(tmp / "final"))
-        finish_checkpoints(tmp / "checkpoints")
+        finish_checkpoints(tmp / "checkpoints", tmp / "resume")
         canonicalize_saved_files(tmp)
         (tmp / "train_summary.json").write_text(json.dumps({
             "experiment": name, "model": params.model, "dataset": exp.dataset, "examples": loaded.examples, "backend": backend.name,
@@ -83,7 +87,7 @@ def resume_key(params: Params, name: str, cfg: TrainingConfig) -> str:
     run = params.run(name)
     method = cfg.method
     settings = {"run": run.model_dump(mode="json"), "training": cfg.model_dump(mode="json"),
-                "model": params.base_model_ref,
+                "model": params.base_model_ref, "libraries": {m: version(m) for m in LIBRARIES},
                 **{k: params.model_dump(mode="json")[k]
                    for k in ["seed", "backend", "dtype", "load_in_4bit", "tokenize", *method.params_sections()]}}
     files = [*method.inputs(params, run.dataset), *(f for c in run.callbacks.all() for f in c.inputs(params))]
