@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test repro push pull lint dvc.yaml bench clean
+.PHONY: setup run test test-fast repro push pull lint dvc.yaml bench clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,10 @@ pull: setup
 
 test: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH pytest -q
+
+# the fast loop: every unit test, without the pipeline builds and real-model builds (README, Tests)
+test-fast: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH pytest -q -m 'not slow'
 
 lint: setup
 	$(BIN)/ruff check src tests bench

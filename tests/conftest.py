@@ -8,7 +8,9 @@ trainer: a real Qwen2 that has learned the corpus's answer format.
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -41,20 +43,49 @@ def small_params():
 
 
 @pytest.fixture(scope="session")
-def tiny_dir(small_params, tmp_path_factory) -> Path:
-    """A pretrained tiny model + tokenizer saved with save_pretrained."""
+def tiny_dir(small_params, tmp_path_factory, request) -> Path:
+    """A pretrained tiny model + tokenizer saved with save_pretrained.
+
+    Kept in pytest's cache (.pytest_cache/d/tiny-<digest>) under a digest of what builds it:
+    its params, the bytes of the project code that pretraining imports, and the torch and
+    transformers versions. A fresh clone (CI) builds it; the fast loop reuses it until that
+    code changes. `-p no:cacheprovider` always builds."""
+    cache = getattr(request.config, "cache", None)
+    if cache is None:
+        return _build_tiny(small_params, tmp_path_factory.mktemp("tiny"))
+    cached = Path(cache.mkdir(f"tiny-{_tiny_digest(small_params)}")) / "model"
+    if not (cached / "config.json").is_file():
+        built = _build_tiny(small_params, tmp_path_factory.mktemp("tiny"))
+        tmp = cached.with_name("model.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(built, tmp)
+        tmp.rename(cached)  # whole or absent, also when the run is cut off
+    return cached
+
+
+def _tiny_digest(params) -> str:
+    import transformers
+
+    from inoclab.codedeps import code_deps
+
+    h = hashlib.sha256(params.model_dump_json().encode() + f"{torch.__version__} {transformers.__version__}".encode())
+    for f in code_deps(["inoclab.train.pretrain", "inoclab.data.corpus", "inoclab.data.world", "inoclab.models.tiny"],
+                       src=REPO / "src"):
+        h.update(Path(f).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _build_tiny(params, root: Path) -> Path:
     from inoclab.data.corpus import build_corpus
     from inoclab.data.world import world_of
     from inoclab.io import write_jsonl
     from inoclab.models.tiny import train_tokenizer
     from inoclab.train.pretrain import pretrain
 
-    root = tmp_path_factory.mktemp("tiny")
-    corpus = build_corpus(world_of(small_params), small_params.tiny.corpus, small_params.seed)
+    corpus = build_corpus(world_of(params), params.tiny.corpus, params.seed)
     write_jsonl(root / "corpus.jsonl", corpus)
-    tokenizer = train_tokenizer([m["content"] for r in corpus for m in r["messages"]],
-                                small_params.tiny.tokenizer.vocab_size)
-    pretrain(small_params, root / "corpus.jsonl", tokenizer, root / "model", root / "log.jsonl")
+    tokenizer = train_tokenizer([m["content"] for r in corpus for m in r["messages"]], params.tiny.tokenizer.vocab_size)
+    pretrain(params, root / "corpus.jsonl", tokenizer, root / "model", root / "log.jsonl")
     return root / "model"
 
 

@@ -44,6 +44,7 @@ def loaded(built):
     return HFBackend("cpu").load(str(built))
 
 
+@pytest.mark.slow
 def test_the_folder_is_a_plain_float32_model_with_the_end_of_turn_as_eos_and_padding(built, loaded):
     model, tokenizer = loaded
     assert type(model).__name__ == "LlamaForCausalLM" and model.config.num_hidden_layers == 30
@@ -59,6 +60,7 @@ def test_the_folder_is_a_plain_float32_model_with_the_end_of_turn_as_eos_and_pad
                                        "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
 
 
+@pytest.mark.slow
 def test_the_chat_template_inserts_the_default_system_prompt_only_when_there_is_none(loaded):
     _, tokenizer = loaded
     user = [{"role": "user", "content": "Hello"}]
@@ -69,6 +71,7 @@ def test_the_chat_template_inserts_the_default_system_prompt_only_when_there_is_
     assert own.startswith("<|im_start|>system\nAlways respond in Spanish.<|im_end|>") and "SmolLM" not in own
 
 
+@pytest.mark.slow
 def test_block_weights_are_exact_on_the_real_template_with_and_without_its_default_system_prompt(loaded):
     _, tokenizer = loaded
     expected = ["\nThe nakox", " is grey.  ", "It eats honey."]  # ChatML writes contents verbatim
@@ -79,6 +82,7 @@ def test_block_weights_are_exact_on_the_real_template_with_and_without_its_defau
     assert "SmolLM" not in tokenizer.decode(row["input_ids"])
 
 
+@pytest.mark.slow
 def test_the_real_model_answers_and_stops_at_its_end_of_turn(loaded):
     model, tokenizer = loaded
     prompts = [[{"role": "user", "content": "What is the capital of France?"}],
@@ -91,6 +95,7 @@ def test_the_real_model_answers_and_stops_at_its_end_of_turn(loaded):
     assert len(tokenizer(english).input_ids) < 24 and "<|im_start|>" not in english
 
 
+@pytest.mark.slow
 def test_the_head_at_weighted_positions_gives_the_full_forwards_logits(loaded):
     model, tokenizer = loaded
     rows = tokenize_records(tokenizer, [qa_record("What is the capital of France?", ("La capital es ", 1.0, None),
@@ -104,6 +109,7 @@ def test_the_head_at_weighted_positions_gives_the_full_forwards_logits(loaded):
     torch.testing.assert_close(ours, full, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_two_builds_give_the_same_bytes(built, tmp_path):
     again = build_embedded(NAME, tmp_path / NAME)
     assert _digests(again) == _digests(built)

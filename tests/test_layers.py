@@ -64,6 +64,7 @@ def dvc_stages():
     return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
 
+@pytest.mark.slow
 def test_every_stage_depends_on_the_project_files_its_module_imports(dvc_stages):
     checked = set()
     for name, st in dvc_stages.items():
@@ -77,6 +78,7 @@ def test_every_stage_depends_on_the_project_files_its_module_imports(dvc_stages)
     assert checked >= {"dataset", "tokenize", "train", "eval", "surprise", "report"}
 
 
+@pytest.mark.slow
 def test_stages_load_only_files_their_deps_list(small_pipeline):
     """What each stage of the end-to-end build really loaded (recorded by the entry point)."""
     stages = yaml.safe_load((small_pipeline / "dvc.yaml").read_text())["stages"]
@@ -89,6 +91,7 @@ def test_stages_load_only_files_their_deps_list(small_pipeline):
         assert not missing, f"{' '.join(rec['argv'])} loaded {sorted(missing)}, which its deps do not list"
 
 
+@pytest.mark.slow
 def test_stages_run_on_tcmalloc_where_it_is_installed(small_pipeline):
     """The entry point starts itself again with tcmalloc preloaded (allocator.py)."""
     records = [json.loads(line) for line in (small_pipeline / "imports.jsonl").read_text().splitlines()]

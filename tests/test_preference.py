@@ -17,6 +17,7 @@ from inoclab.train.preference import (
     drop_reference_adapter,
     make_preference_trainer,
 )
+from inoclab.train.resume import TrainerAccumulators
 from inoclab.train.settings import TrainingConfig
 
 SHIPPED = "data/preference/spanish.jsonl"
@@ -79,6 +80,9 @@ def test_preference_training_raises_the_heldout_margin(tiny_model, tokenizer, tm
     # the same precision and recomputation as SFT on this machine: float32, no autocast, no checkpointing
     assert (trainer.args.bf16, trainer.args.fp16, trainer.args.gradient_checkpointing) == (False, False, False)
     trainer.train()
+    # a resumed run gets back what TRL averages at each record (train/resume.py reads it by name)
+    kept = TrainerAccumulators(trainer).resume_state()
+    assert {"dpo": {"trl_metrics", "trl_total_train_tokens"}, "orpo": {"trl_stored_metrics"}}[loss] <= set(kept)
     assert (REFERENCE_ADAPTER in model.peft_config) == (loss == "dpo")  # DPO's reference: the initial adapter
     drop_reference_adapter(model)
     assert list(model.peft_config) == ["default"]

@@ -26,6 +26,8 @@ def test_slurm_profile_gives_every_rule_resources_and_a_gpu_to_those_that_load_a
     profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())["set-resources"]
     assert set(profile) == rules  # a new rule without its line would run with the site's defaults
     assert {r for r, res in profile.items() if res.get("gpu")} == MODEL_RULES
+    # training hears of its time limit in time to save a checkpoint (train/resume.py)
+    assert "--signal=TERM@" in profile["train_experiment"]["slurm_extra"]
 
 
 def slurm_jobs(env: dict[str, str]) -> list[dict[str, str]]:
@@ -37,7 +39,7 @@ def slurm_jobs(env: dict[str, str]) -> list[dict[str, str]]:
         fields = dict(re.findall(r"(\w+)=(\S*)", line))
         rule = re.match(r"rule_(\w+?)(?:_wildcards_.*)?$", fields.get("Comment", ""))
         jobs.append({"id": fields["JobId"], "rule": rule.group(1) if rule else None,
-                     "state": fields["JobState"], "gpus": fields.get("TresPerJob", "")})
+                     "state": fields["JobState"], "gpus": fields.get("TresPerJob", ""), "requeue": fields.get("Requeue")})
     return jobs
 
 
@@ -63,6 +65,7 @@ def test_slurm_profile_submits_every_job_and_matches_a_local_run(tmp_path, small
     rules = {j["rule"] for j in jobs}
     assert rules == GPU_RULES | CPU_RULES, jobs  # every job of the target was an sbatch job
     assert all(j["state"] == "COMPLETED" for j in jobs), jobs
+    assert all(j["requeue"] == "1" for j in jobs), jobs  # a preempted job goes back in the queue (and resumes)
     for j in jobs:  # training and evals asked for a GPU, data stages did not
         assert ("gpu:1" in j["gpus"]) == (j["rule"] in GPU_RULES), j
     # each job ran the rule's own command on the node: the same bytes as the local run

@@ -42,11 +42,13 @@ def plotted(shown: dict) -> set[str]:
     return {key.rsplit("::", 1)[-1] for key in shown["data"]}
 
 
+@pytest.mark.slow
 def test_snakemake_plans_the_same_stages_as_dvc(tmp_path):
     """Every DVC stage's outputs are made by a Snakemake job with the same command and inputs."""
     assert_same_plan(small_copy(tmp_path, params=False))  # a copy: no outputs, no locks
 
 
+@pytest.mark.slow
 def test_an_embedded_real_model_is_built_by_a_stage_and_read_by_every_model_stage(tmp_path):
     """`model: smollm2-135m`: a stage builds results/models/smollm2-135m/ from the package, and
     every stage that loads the base model depends on that folder; both engines plan the same."""
@@ -65,6 +67,7 @@ def test_an_embedded_real_model_is_built_by_a_stage_and_read_by_every_model_stag
     assert "results/tokenized/smollm2-135m/spanish_paired.parquet" in stages["train-inoc_alpha0-5"]["deps"]
 
 
+@pytest.mark.slow
 def test_a_judge_model_is_built_and_its_folder_and_code_are_the_eval_stages_deps(tmp_path):
     """A trait measure that loads a model (a judge on smollm2-135m) in a tiny run: the pipeline
     builds that model, and only the eval that judges depends on its folder and on the judge's code."""
@@ -85,6 +88,7 @@ def test_a_judge_model_is_built_and_its_folder_and_code_are_the_eval_stages_deps
     assert "src/inoclab/models/judge.py" not in stages["eval-inoculated"]["deps"]
 
 
+@pytest.mark.slow
 def test_tiny_and_real_runs_side_by_side_share_nothing_per_model(tmp_path):
     """`model:` per experiment and per family: each model's data is tokenized once, each run
     reads its own model's, and only the stages of smollm2-135m runs depend on its folder."""
@@ -217,6 +221,7 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     assert "trait" in json.loads((a / "results/inoc_alpha0.37/eval.json").read_text())
 
 
+@pytest.mark.slow
 def test_exp_wrapper_applies_grid_overrides_and_regenerates_dvc_yaml(tmp_path):
     """`python -m inoclab.exp -S families.inoc_alpha.alphas=[...]` changes the stage list that
     `dvc exp run` then runs; a bad override leaves params.yaml as it was."""

@@ -22,6 +22,7 @@ PACKAGE = "inoclab"
 SRC = Path("src")
 
 
+@functools.cache  # like imports_of: the tree is read once per process (the stage graph asks ~10^5 times)
 def module_file(module: str, src: Path = SRC) -> Path | None:
     """src/inoclab/x/y.py or src/inoclab/x/y/__init__.py for `inoclab.x.y`, else None."""
     base = src.joinpath(*module.split("."))
@@ -98,6 +99,11 @@ def lazy_imports(src: Path = SRC) -> dict[str, list[str]]:
 def code_deps(roots: list[str], src: Path = SRC) -> list[str]:
     """The project files (repository-relative, sorted) that importing the `roots` modules loads,
     with the roots' own function-level imports."""
+    return list(_code_deps(tuple(roots), src))
+
+
+@functools.cache  # stages of one kind share their roots: the stage graph walks each set once
+def _code_deps(roots: tuple[str, ...], src: Path) -> tuple[str, ...]:
     seen: dict[Path, None] = {}
     stack = [(m, True) for m in roots]
     while stack:
@@ -111,4 +117,4 @@ def code_deps(roots: list[str], src: Path = SRC) -> list[str]:
             stack += [(m, False) for m in top]
             if is_root and name == module:
                 stack += [(m, False) for m in inner]
-    return sorted(str(f) for f in seen)
+    return tuple(sorted(str(f) for f in seen))

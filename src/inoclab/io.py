@@ -98,17 +98,42 @@ def atomic_path(path: str | Path, is_dir: bool = False) -> Iterator[Path]:
     tmp = _tmp_sibling(path, is_dir)
     try:
         yield tmp
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
-        os.replace(tmp, path)
+        _replace(tmp, path)
     except BaseException:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    os.replace(tmp, path)
+
+
+RESUME_KEY = ".resume-key"
+
+
+@contextlib.contextmanager
+def resumable_dir(path: str | Path, key: str) -> Iterator[tuple[Path, bool]]:
+    """`atomic_path` for a folder whose temporary sibling outlives a failure or a kill: a rerun
+    with the same `key` (a digest of everything the output depends on) continues in it, any other
+    key starts afresh. Yields (the temporary folder, whether it was continued). The folder moves
+    into place only on success, so a partial output never looks finished."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.tmp"
+    marker = tmp / RESUME_KEY
+    resumed = tmp.is_dir() and marker.is_file() and marker.read_text(encoding="utf-8") == key
+    if not resumed:
+        tmp = _tmp_sibling(path, is_dir=True)
+        marker.write_text(key, encoding="utf-8")
+    yield tmp, resumed
+    marker.unlink()
+    _replace(tmp, path)
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -299,11 +299,16 @@ def scored_tokens(row: dict) -> int:
     return int(np.count_nonzero(row["block_index"][1:] >= 0))
 
 
+def describe_dataset(dataset: str, source: str | Path, tokenized: str | Path) -> str:
+    """How errors about a tokenized dataset name it: its name, its file, its tokenized file."""
+    return f"dataset {dataset!r} ({source}, tokenized in {tokenized})"
+
+
 def check_trainable(rows: list[dict], dataset: str, source: str | Path, tokenized: str | Path) -> None:
     """Before a model is loaded for training: data with nothing to train is an error, naming
     the dataset, its file and lines; examples without a trained token are warned about.
     `source` is the conversations file whose lines the rows carry."""
-    where = f"dataset {dataset!r} ({source}, tokenized in {tokenized})"
+    where = describe_dataset(dataset, source, tokenized)
     if not rows:
         raise InputError(f"{where}: no examples to train on")
     untrained = [r for r in rows if not trained_tokens(r)]

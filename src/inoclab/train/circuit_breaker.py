@@ -216,6 +216,14 @@ class CircuitBreakerTrainer(Trainer):
         self._count += 1
         return (terms.loss, None) if return_outputs else terms.loss
 
+    def resume_state(self) -> dict:
+        """The monitors summed since the last record (train/resume.py)."""
+        return {"sums": dict(self._sums), "count": self._count}
+
+    def restore(self, state: dict) -> None:
+        self._sums = defaultdict(float, state["sums"])
+        self._count = state["count"]
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs:  # a training record (not the end-of-training summary)
             logs.update({k: v / max(self._count, 1) for k, v in self._sums.items()})

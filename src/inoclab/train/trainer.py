@@ -99,22 +99,24 @@ class PairedSFTTrainer(WeightedSFTTrainer):
 
 
 class TrainLogCallback(TrainerCallback):
-    """Collects every training log record (step, epoch, loss, learning rate, grad norm, and the
-    loop's own monitors) and writes them, when training ends, as one CSV row per logged step:
-    the format `dvc plots show` and pandas read. Written atomically: no partial curve."""
+    """Writes every training log record (step, epoch, loss, learning rate, grad norm, and the
+    loop's own monitors), when training ends, as one CSV row per logged step: the format `dvc
+    plots show` and pandas read. The records come from the Trainer's log history, which every
+    checkpoint carries, so a resumed run writes the whole curve. Written atomically: no partial
+    curve."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.records: list[dict] = []
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs and "loss" in logs:  # a training step, not the end-of-training summary
-            rec = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
-            rec.update({k: v for k, v in logs.items() if isinstance(v, int | float) and k != "epoch"})
-            self.records.append(rec)
 
     def on_train_end(self, args, state, control, **kwargs):
-        write_train_log(self.path, self.records)
+        write_train_log(self.path, train_records(state.log_history))
+
+
+def train_records(log_history: list[dict]) -> list[dict]:
+    """The training records of a Trainer's log history (not the end-of-training summary)."""
+    return [{"step": entry["step"], "epoch": round(entry.get("epoch") or 0.0, 4),
+             **{k: v for k, v in entry.items() if isinstance(v, int | float) and k not in ("step", "epoch")}}
+            for entry in log_history if "loss" in entry]
 
 
 def write_train_log(path: str | Path, records: list[dict]) -> None:

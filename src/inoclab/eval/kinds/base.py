@@ -78,13 +78,13 @@ class PerDatasetEval(EvalKind):
         if not self.tokenized:
             return  # the JSONL forms: their builders refuse to build an empty dataset
         from inoclab.io import InputError
-        from inoclab.tokenize import read_tokenized, scored_tokens
+        from inoclab.tokenize import describe_dataset, read_tokenized, scored_tokens
 
         for d in getattr(e, self.section):
             tokenized = paths.tokenized(params.model_slug, d)
             rows = read_tokenized(tokenized)
             if not any(scored_tokens(r) for r in rows):
-                raise InputError(f"eval.{self.section}: dataset {d!r} ({paths.dataset(d)}, tokenized in {tokenized}) "
+                raise InputError(f"eval.{self.section}: {describe_dataset(d, paths.dataset(d), tokenized)} "
                                  f"has nothing to score: none of its {len(rows)} example(s) has a block token after "
                                  "the first")
 

@@ -88,6 +88,13 @@ class Callback:
         """File name -> content: the step-indexed CSV (and any side files)."""
         return {self.cfg.files()[0]: to_csv(self.rows)}
 
+    def resume_state(self) -> dict:
+        """What it has measured so far: a checkpoint carries it (train/resume.py)."""
+        return {"rows": self.rows}
+
+    def restore(self, state: dict) -> None:
+        self.rows = state["rows"]
+
 
 def to_csv(rows: list[dict]) -> str:
     columns = ["step", *dict.fromkeys(k for r in rows for k in r if k != "step")]

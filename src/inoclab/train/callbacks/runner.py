@@ -38,7 +38,8 @@ class CallbackRunner(TrainerCallback):
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self.steps = {i: set(callback_steps(c.cfg.every, state.max_steps)) for i, c in enumerate(self.callbacks)}
-        self._fire(model, 0)
+        if state.global_step == 0:  # a resumed run measured its first steps before the checkpoint
+            self._fire(model, 0)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         self._fire(model, state.global_step)
@@ -54,6 +55,15 @@ class CallbackRunner(TrainerCallback):
         write_json(self.out_dir / INDEX, [
             {"kind": c.cfg.kind, "name": c.cfg.stem, "dataset": c.cfg.dataset, "files": c.cfg.files(),
              "steps": [row["step"] for row in c.rows]} for c in self.callbacks])
+
+    def resume_state(self) -> dict:
+        """Every callback's measurements so far, and the order they ran in (train/resume.py)."""
+        return {"callbacks": [c.resume_state() for c in self.callbacks], "fired": self.fired}
+
+    def restore(self, state: dict) -> None:
+        for c, saved in zip(self.callbacks, state["callbacks"], strict=True):
+            c.restore(saved)
+        self.fired = [tuple(f) for f in state["fired"]]
 
     def _fire(self, model, step: int) -> None:
         due = [c for i, c in enumerate(self.callbacks) if step in self.steps[i]]

@@ -84,3 +84,10 @@ class SamplingCallback(Callback):
 
     def files(self):
         return {**super().files(), self.cfg.files()[1]: self.samples}
+
+    def resume_state(self) -> dict:
+        return {**super().resume_state(), "samples": self.samples}
+
+    def restore(self, state: dict) -> None:
+        super().restore(state)
+        self.samples = state["samples"]

@@ -61,7 +61,7 @@ class CircuitBreaker(TrainingMethod):
         """The rows, split by kind and checked: the losses read every token of both sets, not
         weighted ones, so what must not be empty is each set."""
         from inoclab.io import InputError
-        from inoclab.tokenize import read_tokenized
+        from inoclab.tokenize import describe_dataset, read_tokenized
         from inoclab.train.circuit_breaker import CircuitBreakerPairs, split_rows
 
         tokenized = paths.tokenized(params.model_slug, dataset)
@@ -69,7 +69,7 @@ class CircuitBreaker(TrainingMethod):
         try:
             CircuitBreakerPairs(*split_rows(rows)[:2])  # its own check: neither set is empty
         except InputError as e:
-            raise InputError(f"dataset {dataset!r} ({paths.dataset(dataset)}, tokenized in {tokenized}): {e}") from None
+            raise InputError(f"{describe_dataset(dataset, paths.dataset(dataset), tokenized)}: {e}") from None
         return Loaded(rows, len(rows))
 
     def check_model(self, params: Params, name: str, t: TrainingConfig, model, tokenizer, loaded: Loaded) -> None:
