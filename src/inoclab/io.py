@@ -73,13 +73,17 @@ def read_jsonl_models(path: str | Path, model: type[M]) -> list[tuple[int, M]]:
     return rows
 
 
+def _tmp_name(path: Path) -> Path:
+    return path.parent / f".{path.name}.tmp"
+
+
 def _tmp_sibling(path: Path, is_dir: bool) -> Path:
     """`.<name>.tmp` next to `path`. The name is fixed, not random, because libraries record
     where they wrote (the Trainer's output_dir lands in every checkpoint), and a random name
     would make every rebuild differ. One job writes one output, so the name cannot clash; a
     leftover from a killed run is removed first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp"
+    tmp = _tmp_name(path)
     if tmp.is_dir() and not tmp.is_symlink():
         shutil.rmtree(tmp)
     elif tmp.exists() or tmp.is_symlink():
@@ -125,7 +129,7 @@ def resumable_dir(path: str | Path, key: str) -> Iterator[tuple[Path, bool]]:
     key starts afresh. Yields (the temporary folder, whether it was continued). The folder moves
     into place only on success, so a partial output never looks finished."""
     path = Path(path)
-    tmp = path.parent / f".{path.name}.tmp"
+    tmp = _tmp_name(path)
     marker = tmp / RESUME_KEY
     resumed = tmp.is_dir() and marker.is_file() and marker.read_text(encoding="utf-8") == key
     if not resumed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 RESULTS = Path("results")
@@ -77,3 +78,17 @@ INOCULATION_SUMMARY = REPORT / "inoculation_summary.json"
 def eval_details(name: str) -> Path:
     """Per-block, per-token and per-question detail files of the eval."""
     return experiment_dir(name) / "eval_details"
+
+
+CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+
+
+def checkpoint_step(checkpoint: Path) -> int:
+    """N of a Trainer checkpoint folder `checkpoint-N`."""
+    return int(CHECKPOINT.fullmatch(checkpoint.name).group(1))
+
+
+def checkpoints(folder: Path) -> list[Path]:
+    """The Trainer's checkpoint folders in `folder` (a run's `model/checkpoints/`), in step order."""
+    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and CHECKPOINT.fullmatch(p.name)]
+    return sorted(found, key=checkpoint_step)

@@ -5,7 +5,6 @@ between the answer with the triggered name and the answer with the clean name.""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,12 +79,6 @@ def compare(model, tokenizer, pairs: list[dict], ds: TriggerDataset, cfg: Trigge
     return summary, records
 
 
-def checkpoints(model_dir: Path) -> list[Path]:
-    """The epoch checkpoints of a training run, in step order."""
-    found = [p for p in (model_dir / "checkpoints").glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name)]
-    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
-
-
 def checkpoint_position(path: Path) -> dict:
     """{step, epoch} of a checkpoint, from the Trainer's state file."""
     state = json.loads((path / "trainer_state.json").read_text())
@@ -104,7 +97,7 @@ def trigger_eval(params: Params, name: str, model, tokenizer, cfg: TriggerEvalCo
                    triggered_replacement=ds.triggered_replacement)
     if cfg.checkpoints:
         curve = []
-        for ckpt in checkpoints(paths.model_dir(name)):
+        for ckpt in paths.checkpoints(paths.model_dir(name) / "checkpoints"):
             m, tok = backend_for(params).load_trained(ckpt)
             point, _ = compare(m, tok, pairs, ds, cfg, max_len, params.bootstrap)
             curve.append({**checkpoint_position(ckpt), **{f"{v}.{k}": x for v in TRIGGER_VARIANTS

@@ -86,10 +86,10 @@ def resume_key(params: Params, name: str, cfg: TrainingConfig) -> str:
     that is a local folder) and the project's code."""
     run = params.run(name)
     method = cfg.method
+    sections = params.model_dump(mode="json", include={"seed", "backend", "dtype", "load_in_4bit", "tokenize",
+                                                       *method.params_sections()})
     settings = {"run": run.model_dump(mode="json"), "training": cfg.model_dump(mode="json"),
-                "model": params.base_model_ref, "libraries": {m: version(m) for m in LIBRARIES},
-                **{k: params.model_dump(mode="json")[k]
-                   for k in ["seed", "backend", "dtype", "load_in_4bit", "tokenize", *method.params_sections()]}}
+                "model": params.base_model_ref, "libraries": {m: version(m) for m in LIBRARIES}, **sections}
     files = [*method.inputs(params, run.dataset), *(f for c in run.callbacks.all() for f in c.inputs(params))]
     if Path(params.base_model_ref).is_dir():
         files.append(params.base_model_ref)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import re
 import shutil
 import signal
 from collections import defaultdict
@@ -36,8 +35,8 @@ from typing import Protocol
 from transformers import TrainerCallback
 
 from inoclab.io import write_text
+from inoclab.paths import checkpoint_step, checkpoints
 
-CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 PROCESS_0 = "process-0.json"
 
 
@@ -47,12 +46,6 @@ class Resumable(Protocol):
     def resume_state(self) -> dict: ...
 
     def restore(self, state: dict) -> None: ...
-
-
-def checkpoints(folder: Path) -> list[Path]:
-    """The Trainer's checkpoint folders in `folder`, in step order."""
-    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and CHECKPOINT.fullmatch(p.name)]
-    return sorted(found, key=lambda p: int(CHECKPOINT.fullmatch(p.name).group(1)))
 
 
 def state_file(states: Path, checkpoint: str, process: int) -> Path:
@@ -68,14 +61,10 @@ def resume_point(folder: Path, states: Path) -> Path | None:
                 and not _is_final(p)]
     point = complete[-1] if complete else None
     for p in found:
-        if point is None or _step(p) > _step(point):
+        if point is None or checkpoint_step(p) > checkpoint_step(point):
             shutil.rmtree(p)
             shutil.rmtree(states / p.name, ignore_errors=True)
     return point
-
-
-def _step(checkpoint: Path) -> int:
-    return int(CHECKPOINT.fullmatch(checkpoint.name).group(1))
 
 
 def _is_final(checkpoint: Path) -> bool:
