@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -172,47 +173,56 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     # nothing left to do afterwards
     assert "Nothing to be done" in run(["snakemake", "-n"], a).stdout
 
-    b = git_repo(small_copy(tmp_path / "b"))
-    run(["dvc", "repro"], b, env={**os.environ, "INOCLAB_ALLOCATOR": "system"})
-    # the two engines ran the same commands on the same inputs: the same bytes come out, for
-    # every artefact (corpus, tokenizer, weights, datasets, tokenized data, adapters, checkpoints,
-    # evals); only the engines' own bookkeeping (Snakemake's timestamps, DVC's .gitignore) differs.
-    # And the allocator changes no number: a's stages ran on tcmalloc where it is installed
-    # (test_layers checks), b's on the C library's malloc
-    assert sha256s(a) == sha256s(b)
-    assert dvc_up_to_date(b)
-
-    # hand-off Snakemake -> DVC: `record` puts what Snakemake built into dvc.lock, the very lock
-    # that `dvc repro` wrote; DVC then has nothing to rerun
+    # hand-off Snakemake -> DVC: `record` puts what Snakemake built into dvc.lock (`dvc commit`:
+    # hashed, nothing run), and DVC has nothing to rerun
     git_repo(a)
     # callback curves built by Snakemake alone draw at once (DVC tracks each file, not the folder)
     watched = ["results/baseline/callbacks/mcq.facts_mcq.csv", "results/dpo/callbacks/logprobs.preference_heldout.csv"]
     plots = json.loads(run(["dvc", "plots", "show", "--json", *watched], a).stdout)
     assert not plots.get("errors") and set(watched) <= plotted(plots), plots
     run(["python", "-m", "inoclab.share", "record"], a)
-    assert (a / "dvc.lock").read_text() == (b / "dvc.lock").read_text()
     assert dvc_up_to_date(a)
 
-    # sharing: b pushes to a (local) remote; a collaborator clones and pulls: the same sha256 for
+    # sharing: a pushes to a (local) remote; a collaborator clones and pulls: the same sha256 for
     # every output, and neither DVC nor Snakemake wants to rerun anything
     remote = tmp_path / "remote"
+    run(["dvc", "remote", "modify", "--local", "local", "url", str(remote)], a)
+    run(["dvc", "push"], a)
+    run(["git", "add", "-A"], a)  # dvc.lock
+    run([*GIT, "commit", "-qm", "results"], a)
+    b = tmp_path / "b"
+    run(["git", "clone", "-q", str(a), str(b)], tmp_path)
     run(["dvc", "remote", "modify", "--local", "local", "url", str(remote)], b)
-    run(["dvc", "push"], b)
-    run(["git", "add", "-A"], b)  # dvc.lock
-    run([*GIT, "commit", "-qm", "results"], b)
-    c = tmp_path / "c"
-    run(["git", "clone", "-q", str(b), str(c)], tmp_path)
-    run(["dvc", "remote", "modify", "--local", "local", "url", str(remote)], c)
-    run(["python", "-m", "inoclab.share", "pull"], c)
-    assert sha256s(c) == sha256s(b)
-    assert dvc_up_to_date(c)
-    assert "Nothing to be done" in run(["snakemake", "-n"], c).stdout
+    run(["python", "-m", "inoclab.share", "pull"], b)
+    assert sha256s(b) == sha256s(a)
+    assert dvc_up_to_date(b)
+    assert "Nothing to be done" in run(["snakemake", "-n"], b).stdout
     # metrics and training curves are declared: DVC reads them without errors
-    metrics = json.loads(run(["dvc", "metrics", "show", "--json"], c).stdout)
+    metrics = json.loads(run(["dvc", "metrics", "show", "--json"], b).stdout)
     assert "results/circuit_breaker/eval.json" in json.dumps(metrics)
-    plots = json.loads(run(["dvc", "plots", "show", "--json"], c).stdout)
+    plots = json.loads(run(["dvc", "plots", "show", "--json"], b).stdout)
     assert not plots.get("errors") and "results/circuit_breaker/train_log.csv" in plots["data"]
     assert set(watched) <= plotted(plots)
+
+    # DVC as the engine: the outputs of one stage of every kind removed, from the corpus up to
+    # the report, `dvc repro` runs those stages again (on the C library's malloc, where a's ran
+    # on tcmalloc where it is installed: test_layers checks). They come out with Snakemake's
+    # bytes, and DVC writes the lock entries `record` wrote
+    stages = yaml.safe_load((b / "dvc.yaml").read_text())["stages"]
+    rerun = ["tiny_corpus", "tiny_tokenizer", "tiny_pretrain", "dataset-spanish_paired", "tokenize-tiny-spanish_paired",
+             "surprise-tiny-spanish_paired", "train-inoc_alpha0-5", "eval-inoc_alpha0-5", "report-inoculation"]
+    for name in rerun:
+        st = stages[name]
+        for out in st["outs"] + st.get("metrics", []) + [p if isinstance(p, str) else next(iter(p)) for p in st.get("plots", [])]:
+            path = b / out
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    # --force: run, not restore from DVC's cache; --single-item: these stages, in this order
+    out = run(["dvc", "repro", "--force", "--single-item", *rerun], b,
+              env={**os.environ, "INOCLAB_ALLOCATOR": "system"}).stdout
+    assert re.findall(r"Running stage '([^']+)'", out) == rerun, out
+    assert sha256s(b) == sha256s(a)
+    assert (b / "dvc.lock").read_text() == (a / "dvc.lock").read_text()
+    assert dvc_up_to_date(b)
 
     # any α a user types builds by its path, declared or not
     run(["snakemake", "results/inoc_alpha0.37/eval.json"], a)

@@ -10,16 +10,23 @@ The walk reads the source (ast), not a running interpreter, so it is the same on
   that loading one does not load them all; `lazy_imports` lists every such import, and a test
   keeps them to registries).
 Importing `a.b.c` also runs the `__init__.py` of `a` and `a.b`: those are dependencies too.
+
+Parsing the package is most of what building the stage graph costs (0.4 s of every `snakemake
+-n`), so each file's imports are kept on disk under the file's content hash (`ImportsCache`).
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import hashlib
+import json
+import os
 from pathlib import Path
 
 PACKAGE = "inoclab"
 SRC = Path("src")
+CACHE_DIR_ENV = "INOCLAB_CACHE_DIR"  # default: $XDG_CACHE_HOME/inoclab, else ~/.cache/inoclab
 
 
 @functools.cache  # like imports_of: the tree is read once per process (the stage graph asks ~10^5 times)
@@ -58,11 +65,69 @@ def _imported(node: ast.Import | ast.ImportFrom, module: str, is_package: bool) 
     return [base] + [f"{base}.{a.name}" for a in node.names if a.name != "*"]
 
 
+class ImportsCache:
+    """Each project file's imports, by path, under the sha256 of the file's bytes: an entry is
+    used only for the exact bytes it was parsed from, so an edit is never missed. One JSON file
+    per source tree and version of this parser (this file's bytes), written atomically (`flush`)
+    when parses added something."""
+
+    def __init__(self, src: Path):
+        home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        root = Path(os.environ.get(CACHE_DIR_ENV) or Path(home) / "inoclab")
+        tree = hashlib.sha256(str(src.resolve()).encode()).hexdigest()[:16]
+        parser = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+        self.path = root / f"imports-{tree}-{parser}.json"
+        try:
+            self.entries = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.entries = {}
+        self.dirty = False
+
+    def get(self, key: str, digest: str):
+        e = self.entries.get(key)
+        return (tuple(e["top"]), tuple(e["inner"])) if e and e["sha256"] == digest else None
+
+    def put(self, key: str, digest: str, imports: tuple[tuple[str, ...], tuple[str, ...]]) -> None:
+        self.entries[key] = {"sha256": digest, "top": list(imports[0]), "inner": list(imports[1])}
+        self.dirty = True
+
+    def flush(self) -> None:
+        if not self.dirty:
+            return
+        self.dirty = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self.entries, sort_keys=True), encoding="utf-8")
+            os.replace(tmp, self.path)
+            for stale in self.path.parent.glob(f"{self.path.name.rsplit('-', 1)[0]}-*.json"):
+                if stale != self.path:  # the same tree's entries by an older parser
+                    stale.unlink(missing_ok=True)
+        except OSError:  # a read-only home: parse again next time
+            pass
+
+
+@functools.cache
+def _imports_cache(src: Path) -> ImportsCache:
+    return ImportsCache(src)
+
+
 @functools.cache
 def imports_of(path: Path, src: Path = SRC) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(module-level imports, imports inside functions or classes) of a project file."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-    module, is_package = module_name(path, src), path.name == "__init__.py"
+    data = path.read_bytes()
+    key, digest = path.relative_to(src).as_posix(), hashlib.sha256(data).hexdigest()
+    cache = _imports_cache(src)
+    if (hit := cache.get(key, digest)) is not None:
+        return hit
+    imports = _parse_imports(data.decode("utf-8"), path, module_name(path, src))
+    cache.put(key, digest, imports)
+    return imports
+
+
+def _parse_imports(text: str, path: Path, module: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    tree = ast.parse(text, str(path))
+    is_package = path.name == "__init__.py"
     top: list[str] = []
     inner: list[str] = []
 
@@ -93,6 +158,7 @@ def lazy_imports(src: Path = SRC) -> dict[str, list[str]]:
         inner = [m for m in imports_of(f, src)[1] if module_file(m, src)]
         if inner:
             out[str(f)] = inner
+    _imports_cache(src).flush()
     return out
 
 
@@ -117,4 +183,5 @@ def _code_deps(roots: tuple[str, ...], src: Path) -> tuple[str, ...]:
             stack += [(m, False) for m in top]
             if is_root and name == module:
                 stack += [(m, False) for m in inner]
+    _imports_cache(src).flush()
     return tuple(sorted(str(f) for f in seen))
