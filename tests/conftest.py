@@ -123,6 +123,17 @@ def small_pipeline(tmp_path_factory) -> Path:
     # to them, and torch's float sums depend on it): twice the profile's cores, so that two of
     # the rules that take them all run at once
     cores = yaml.safe_load((REPO / "workflow/profiles/default/config.yaml").read_text())["cores"]
-    threads = [f"{rule}={cores}" for rule in ("tiny_pretrain", "train_experiment", "evaluate_experiment")]
+    threads = [f"{rule}={cores}" for rule in _rules_taking_every_core()]
     run(["snakemake", "--cores", str(2 * cores), "--set-threads", *threads], root, env=env)
     return root
+
+
+def _rules_taking_every_core() -> list[str]:
+    """The rules declared with `threads: workflow.cores` in workflow/rules/*.smk."""
+    rules = []
+    for f in sorted((REPO / "workflow/rules").glob("*.smk")):
+        for body in f.read_text().split("\nrule ")[1:]:
+            if "threads: workflow.cores" in body:
+                rules.append(body.split(":", 1)[0])
+    assert rules, "no rule takes every core: the fixture's --set-threads would set none"
+    return rules

@@ -117,6 +117,12 @@ def test_tiny_and_real_runs_side_by_side_share_nothing_per_model(tmp_path):
     assert "model" not in stages["train-real_inoc0-5"]["params"] and "model" in stages["train-baseline"]["params"]
 
 
+def stage_outputs(stage: dict) -> list[str]:
+    """Every path a dvc.yaml stage writes: outs, metrics and plots."""
+    plots = [p if isinstance(p, str) else next(iter(p)) for p in stage.get("plots", [])]
+    return stage["outs"] + stage.get("metrics", []) + plots
+
+
 def assert_same_plan(repo: Path) -> dict:
     """Snakemake's plan in `repo` makes every output of its dvc.yaml with the same command and
     inputs, and nothing else; returns dvc.yaml's stages."""
@@ -124,8 +130,7 @@ def assert_same_plan(repo: Path) -> dict:
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
     dvc_outputs = set()
     for name, st in stages.items():
-        outs = st["outs"] + st.get("metrics", []) + [p if isinstance(p, str) else next(iter(p)) for p in st.get("plots", [])]
-        for o in outs:
+        for o in stage_outputs(st):
             # a file DVC tracks alone may lie in a folder Snakemake makes as one output (callbacks/)
             made = o if o in jobs else next((d for d in jobs if o.startswith(d + "/")), None)
             assert made is not None, f"stage {name}: Snakemake makes no {o}"
@@ -212,8 +217,7 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     rerun = ["tiny_corpus", "tiny_tokenizer", "tiny_pretrain", "dataset-spanish_paired", "tokenize-tiny-spanish_paired",
              "surprise-tiny-spanish_paired", "train-inoc_alpha0-5", "eval-inoc_alpha0-5", "report-inoculation"]
     for name in rerun:
-        st = stages[name]
-        for out in st["outs"] + st.get("metrics", []) + [p if isinstance(p, str) else next(iter(p)) for p in st.get("plots", [])]:
+        for out in stage_outputs(stages[name]):
             path = b / out
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     # --force: run, not restore from DVC's cache; --single-item: these stages, in this order

@@ -86,7 +86,7 @@ def record(params_file: str = PARAMS_FILE) -> list[str]:
 
 def commit_stages(names: list[str]) -> None:
     """`dvc commit --force <names>`, with dvc.lock written once. The command line rewrites the
-    whole lock file once per stage it is given (a round-trip YAML parse and dump each): 100 s
+    whole lock file once per stage it is given (a round-trip YAML parse and dump each): 118 s
     for the 41 stages of the tests' small pipeline, where this takes seconds."""
     from dvc.repo import Repo, locked
     from dvc.repo.scm_context import scm_context
