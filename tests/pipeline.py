@@ -12,7 +12,7 @@ import yaml
 
 from inoclab.config import load_params
 from inoclab.share import project_tool
-from inoclab.workflow import render_dvc_yaml
+from inoclab.workflow import Stage, all_stages, render_dvc_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,6 +66,12 @@ def small_copy(dst: Path, params: bool = True) -> Path:
     # the stage list depends on params (the α grid, the seeds): regenerate, as `make dvc.yaml` does
     (dst / "dvc.yaml").write_text(render_dvc_yaml(load_params(dst / "params.yaml")))
     return dst
+
+
+def stage_graph(root: Path) -> dict[str, Stage]:
+    """The stages of `root`'s params.yaml by name, with everything each reads: its data, its
+    code (dvc.yaml lists a fingerprint in place of the code and params) and its params keys."""
+    return {s.name: s for s in all_stages(load_params(root / "params.yaml"))}
 
 
 def only_tiny(params: dict) -> None:

@@ -2,7 +2,7 @@
 
 - `lint-imports` (import-linter, the contracts in pyproject.toml): each layer imports only the
   layers below it, and no package of src/inoclab is in an import cycle.
-- Every stage of dvc.yaml depends on exactly the project files its command imports: an
+- Every stage depends on exactly the project files its command imports: an
   independent walk of each stage module's imports (importlib, following what Python itself
   resolves) is covered by its deps, and the files each stage really loaded in the end-to-end
   build are too.
@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import yaml
+from pipeline import stage_graph
 
 from inoclab import allocator
 from inoclab.codedeps import lazy_imports
@@ -61,14 +61,15 @@ def _loaded_by(module: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def dvc_stages():
-    return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+def graph() -> dict[str, dict]:
+    """Each stage's command and everything it reads (data and code), by name."""
+    return {name: {"cmd": s.cmd, "deps": s.deps} for name, s in stage_graph(REPO).items()}
 
 
 @pytest.mark.slow
-def test_every_stage_depends_on_the_project_files_its_module_imports(dvc_stages):
+def test_every_stage_depends_on_the_project_files_its_module_imports(graph):
     first = {}  # stage kind -> the first stage of that kind
-    for name, st in dvc_stages.items():
+    for name, st in graph.items():
         first.setdefault(st["cmd"].split()[3], name)  # python -m inoclab.stages <stage> ...
     assert set(first) >= {"dataset", "tokenize", "train", "eval", "surprise", "report"}
     modules = ["inoclab.stages." + {"eval": "evaluate"}.get(kind, kind) for kind in first]
@@ -76,20 +77,19 @@ def test_every_stage_depends_on_the_project_files_its_module_imports(dvc_stages)
     with ThreadPoolExecutor(os.cpu_count()) as pool:
         loaded = list(pool.map(_loaded_by, modules))
     for name, files in zip(first.values(), loaded, strict=True):
-        missing = files - set(dvc_stages[name]["deps"])
+        missing = files - set(graph[name]["deps"])
         assert not missing, f"stage {name} imports {sorted(missing)}, which its deps do not list"
 
 
 @pytest.mark.slow
 def test_stages_load_only_files_their_deps_list(small_pipeline):
     """What each stage of the end-to-end build really loaded (recorded by the entry point)."""
-    stages = yaml.safe_load((small_pipeline / "dvc.yaml").read_text())["stages"]
-    by_cmd = {" ".join(st["cmd"].split()[3:]): st for st in stages.values()}
+    by_cmd = {" ".join(s.cmd.split()[3:]): s for s in stage_graph(small_pipeline).values()}
     records = [json.loads(line) for line in (small_pipeline / "imports.jsonl").read_text().splitlines()]
     assert len(records) >= 20
     for rec in records:
         st = by_cmd[" ".join(rec["argv"])]
-        missing = set(rec["files"]) - set(st["deps"])
+        missing = set(rec["files"]) - set(st.deps)
         assert not missing, f"{' '.join(rec['argv'])} loaded {sorted(missing)}, which its deps do not list"
 
 
@@ -111,11 +111,11 @@ def test_the_allocator_is_preloaded_once_and_can_be_turned_off():
         assert env == {"LD_PRELOAD": "libother.so"}
 
 
-def test_a_stage_depends_on_the_components_it_runs_and_not_on_the_others(dvc_stages):
+def test_a_stage_depends_on_the_components_it_runs_and_not_on_the_others(graph):
     """Editing DPO's trainer reruns the DPO experiment, not the SFT ones; editing the trigger
     eval reruns the trigger experiment's eval only."""
     def deps(stage):
-        return set(dvc_stages[stage]["deps"])
+        return set(graph[stage]["deps"])
 
     dpo_code, cb_code = "src/inoclab/train/preference.py", "src/inoclab/train/circuit_breaker.py"
     assert dpo_code in deps("train-dpo") and dpo_code not in deps("train-baseline")

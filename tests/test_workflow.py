@@ -1,5 +1,6 @@
 """Snakemake and DVC define the same stages; both build the baseline end to end."""
 
+import hashlib
 import json
 import os
 import re
@@ -11,15 +12,40 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from pipeline import GIT, REPO, dvc_up_to_date, git_repo, only_tiny, run, sha256s, small_copy
+from pipeline import GIT, REPO, dvc_up_to_date, git_repo, only_tiny, run, sha256s, small_copy, stage_graph
 
-from inoclab.config import load_params
-from inoclab.workflow import render_dvc_yaml
+from inoclab.config import Params, load_params
+from inoclab.workflow import FINGERPRINTS_STAGE, fingerprints, render_dvc_yaml
 
 
 def test_dvc_yaml_is_generated_from_params():
     assert (REPO / "dvc.yaml").read_text() == render_dvc_yaml(load_params(REPO / "params.yaml")), (
         "dvc.yaml is stale: run `make dvc.yaml`")
+
+
+def test_a_stage_fingerprint_changes_with_its_own_params_and_code_only():
+    """DVC's stages depend on their fingerprint in place of params and code: a value one stage
+    reads changes that stage's alone, and the code part is the sha256 of each file it imports."""
+    params = load_params(REPO / "params.yaml")
+    before = fingerprints(params)
+    graph = stage_graph(REPO)
+    assert set(before) == set(graph)
+    dpo = before["train-dpo"]
+    code = "src/inoclab/train/preference.py"
+    assert list(dpo["code"]) == graph["train-dpo"].code and code in dpo["code"]
+    assert dpo["code"][code] == hashlib.sha256((REPO / code).read_bytes()).hexdigest()
+    assert dpo["params"]["experiments.dpo.training"]["max_steps"] == params.experiments["dpo"].training.max_steps
+
+    def changed(edit) -> set[str]:
+        raw = yaml.safe_load((REPO / "params.yaml").read_text())
+        edit(raw)
+        after = fingerprints(Params.model_validate(raw))
+        return {name for name in before if after[name] != before[name]}
+
+    assert changed(lambda raw: raw["experiments"]["dpo"]["training"].update(max_steps=5)) == {"train-dpo"}
+    # the bootstrap settings are read by the evals, the surprise measures and the report, nothing else
+    assert changed(lambda raw: raw.setdefault("bootstrap", {}).update(resamples=999)) == {
+        name for name in graph if name.split("-")[0] in ("eval", "surprise", "report")}
 
 
 def planned_jobs(cwd: Path) -> dict[str, dict]:
@@ -35,6 +61,11 @@ def planned_jobs(cwd: Path) -> dict[str, dict]:
             jobs[o] = {"rule": chunk.split(":", 1)[0], "inputs": set(fields["input"].split(", ")),
                        "cmd": cmd.group(1) if cmd else None}
     return jobs
+
+
+def dvc_status(repo: Path) -> dict:
+    """`dvc status`: the stages whose recorded hashes differ from the workspace, by name."""
+    return json.loads(run(["dvc", "status", "--json"], repo).stdout or "{}")
 
 
 def plotted(shown: dict) -> set[str]:
@@ -125,9 +156,13 @@ def stage_outputs(stage: dict) -> list[str]:
 
 def assert_same_plan(repo: Path) -> dict:
     """Snakemake's plan in `repo` makes every output of its dvc.yaml with the same command and
-    inputs, and nothing else; returns dvc.yaml's stages."""
+    inputs (data and code; DVC's stages read a fingerprint in place of the code), and nothing
+    else. Returns each stage's dvc.yaml entry, with all it reads as its deps and its params keys."""
     jobs = planned_jobs(repo)
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    graph = stage_graph(repo)
+    assert set(stages) == {FINGERPRINTS_STAGE, *graph}
+    del stages[FINGERPRINTS_STAGE]  # DVC's alone: Snakemake compares params and code itself
     dvc_outputs = set()
     for name, st in stages.items():
         for o in stage_outputs(st):
@@ -136,10 +171,11 @@ def assert_same_plan(repo: Path) -> dict:
             assert made is not None, f"stage {name}: Snakemake makes no {o}"
             dvc_outputs.add(made)
             assert jobs[made]["cmd"] == st["cmd"], name
-            assert jobs[made]["inputs"] == set(st["deps"]), name
+            assert jobs[made]["inputs"] == set(graph[name].deps), name
+        assert st["deps"] == [*graph[name].inputs, f"results/fingerprints/{name}.json"], name
     assert dvc_outputs == set(jobs)
     assert len(stages) == len({j["cmd"] for j in jobs.values()})
-    return stages
+    return {name: {**st, "deps": graph[name].deps, "params": graph[name].params} for name, st in stages.items()}
 
 
 def test_snakemake_lint_passes():
@@ -227,6 +263,19 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     assert sha256s(b) == sha256s(a)
     assert (b / "dvc.lock").read_text() == (a / "dvc.lock").read_text()
     assert dvc_up_to_date(b)
+
+    # DVC reruns exactly what an edit touches: its `fingerprints` stage sees params.yaml and the
+    # code change, and rewrites the fingerprints of the stages that read what changed, no other
+    edited = yaml.safe_load((b / "params.yaml").read_text())
+    edited["experiments"]["trigger"]["training"]["learning_rate"] *= 2
+    (b / "params.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
+    code = "src/inoclab/train/preference.py"  # DPO's trainer
+    (b / code).write_text((b / code).read_text() + "# edited\n")
+    assert set(dvc_status(b)) == {FINGERPRINTS_STAGE}
+    run(["dvc", "repro", "--single-item", FINGERPRINTS_STAGE], b)
+    readers = {name for name, s in stage_graph(b).items() if code in s.code}
+    assert readers == {"train-dpo"}
+    assert set(dvc_status(b)) == {"train-trigger", "train-dpo"}
 
     # any α a user types builds by its path, declared or not
     run(["snakemake", "results/inoc_alpha0.37/eval.json"], a)

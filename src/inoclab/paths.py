@@ -70,6 +70,15 @@ def eval_json(name: str) -> Path:
 
 
 REPORT = RESULTS / "report"
+# what each stage reads besides its data: the params values and the sha256 of its code (DVC's
+# stages depend on these files, not on params.yaml and the code files one by one; workflow.py)
+FINGERPRINTS = RESULTS / "fingerprints"
+
+
+def fingerprint(stage_name: str) -> Path:
+    return FINGERPRINTS / f"{stage_name}.json"
+
+
 INOCULATION_CSV = REPORT / "inoculation.csv"
 ALPHA_SWEEP_PNG = REPORT / "alpha_sweep.png"
 INOCULATION_SUMMARY = REPORT / "inoculation_summary.json"

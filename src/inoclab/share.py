@@ -26,7 +26,7 @@ from pathlib import Path
 
 from inoclab.config import PARAMS_FILE, load_params
 from inoclab.io import InputError
-from inoclab.workflow import Stage, all_stages
+from inoclab.workflow import FINGERPRINTS_STAGE, Stage, all_stages, write_fingerprints
 
 
 def project_tool(name: str) -> str:
@@ -68,18 +68,22 @@ def dvc_changed() -> set[str]:
 def record(params_file: str = PARAMS_FILE) -> list[str]:
     """Record in dvc.lock every built stage that DVC does not know as built (`dvc commit`,
     which hashes inputs and outputs without running anything), after checking that Snakemake
-    sees each as up to date. Stages DVC already has current are left alone."""
-    built = built_stages(all_stages(load_params(params_file)))
+    sees each as up to date. Stages DVC already has current are left alone. The stages'
+    fingerprints (DVC's stand-in for their params and code, which Snakemake does not need) are
+    written first, from the params and code Snakemake built with."""
+    params = load_params(params_file)
+    built = built_stages(all_stages(params))
     if not built:
         raise InputError("nothing is built yet: run snakemake first")
+    write_fingerprints(params)
     changed = dvc_changed()
     stages = [s for s in built if s.name in changed]
-    if not stages:
+    if not stages and FINGERPRINTS_STAGE not in changed:
         return []
     stale = stale_outputs([o for s in stages for o in s.snakemake_outputs])
     if stale:
         raise InputError("out of date, so not recorded (run snakemake first): " + ", ".join(stale[:10]))
-    names = [s.name for s in stages]
+    names = [FINGERPRINTS_STAGE] * (FINGERPRINTS_STAGE in changed) + [s.name for s in stages]
     commit_stages(names)
     return names
 

@@ -9,8 +9,8 @@ ENV = "../envs/inoclab.yaml"
 
 
 wildcard_constraints:
-    # `tiny`, `models`, `datasets`, `tokenized`, `surprise` and `report` are results/ folders, not experiments
-    experiment=r"(?!(?:tiny|models|datasets|tokenized|surprise|report)(?:/|$))[A-Za-z0-9_.\-]+",
+    # `tiny`, `models`, `datasets`, `tokenized`, `surprise`, `report` and `fingerprints` are results/ folders, not experiments
+    experiment=r"(?!(?:tiny|models|datasets|tokenized|surprise|report|fingerprints)(?:/|$))[A-Za-z0-9_.\-]+",
     dataset=r"[A-Za-z0-9_.\-]+",
 
 
