@@ -62,8 +62,8 @@ def _loaded_by(module: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def graph() -> dict[str, dict]:
-    """Each stage's command and everything it reads (data and code), by name."""
-    return {name: {"cmd": s.cmd, "deps": s.deps} for name, s in stage_graph(REPO).items()}
+    """Each stage's command and the code files its fingerprint covers, by name."""
+    return {name: {"cmd": s.cmd, "code": s.code} for name, s in stage_graph(REPO).items()}
 
 
 @pytest.mark.slow
@@ -77,8 +77,8 @@ def test_every_stage_depends_on_the_project_files_its_module_imports(graph):
     with ThreadPoolExecutor(os.cpu_count()) as pool:
         loaded = list(pool.map(_loaded_by, modules))
     for name, files in zip(first.values(), loaded, strict=True):
-        missing = files - set(graph[name]["deps"])
-        assert not missing, f"stage {name} imports {sorted(missing)}, which its deps do not list"
+        missing = files - set(graph[name]["code"])
+        assert not missing, f"stage {name} imports {sorted(missing)}, which its code deps do not list"
 
 
 @pytest.mark.slow
@@ -89,8 +89,8 @@ def test_stages_load_only_files_their_deps_list(small_pipeline):
     assert len(records) >= 20
     for rec in records:
         st = by_cmd[" ".join(rec["argv"])]
-        missing = set(rec["files"]) - set(st.deps)
-        assert not missing, f"{' '.join(rec['argv'])} loaded {sorted(missing)}, which its deps do not list"
+        missing = set(rec["files"]) - set(st.code)
+        assert not missing, f"{' '.join(rec['argv'])} loaded {sorted(missing)}, which its code deps do not list"
 
 
 @pytest.mark.slow
@@ -115,7 +115,7 @@ def test_a_stage_depends_on_the_components_it_runs_and_not_on_the_others(graph):
     """Editing DPO's trainer reruns the DPO experiment, not the SFT ones; editing the trigger
     eval reruns the trigger experiment's eval only."""
     def deps(stage):
-        return set(graph[stage]["deps"])
+        return set(graph[stage]["code"])
 
     dpo_code, cb_code = "src/inoclab/train/preference.py", "src/inoclab/train/circuit_breaker.py"
     assert dpo_code in deps("train-dpo") and dpo_code not in deps("train-baseline")

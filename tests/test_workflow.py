@@ -12,7 +12,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from pipeline import GIT, REPO, dvc_up_to_date, git_repo, only_tiny, run, sha256s, small_copy, stage_graph
+from pipeline import (
+    GIT,
+    REPO,
+    dvc_up_to_date,
+    git_repo,
+    only_tiny,
+    run,
+    sha256s,
+    small_copy,
+    stage_graph,
+)
 
 from inoclab.config import Params, load_params
 from inoclab.workflow import FINGERPRINTS_STAGE, fingerprints, render_dvc_yaml
@@ -24,14 +34,15 @@ def test_dvc_yaml_is_generated_from_params():
 
 
 def test_a_stage_fingerprint_changes_with_its_own_params_and_code_only():
-    """DVC's stages depend on their fingerprint in place of params and code: a value one stage
-    reads changes that stage's alone, and the code part is the sha256 of each file it imports."""
+    """Stages depend on their fingerprint in place of params and code: a value one stage reads
+    changes that stage's alone, and the code part is the sha256 of each file it imports."""
     params = load_params(REPO / "params.yaml")
     before = fingerprints(params)
     graph = stage_graph(REPO)
     assert set(before) == set(graph)
-    dpo = before["train-dpo"]
+    dpo = json.loads(before["train-dpo"])
     code = "src/inoclab/train/preference.py"
+    assert dpo["cmd"] == graph["train-dpo"].cmd
     assert list(dpo["code"]) == graph["train-dpo"].code and code in dpo["code"]
     assert dpo["code"][code] == hashlib.sha256((REPO / code).read_bytes()).hexdigest()
     assert dpo["params"]["experiments.dpo.training"]["max_steps"] == params.experiments["dpo"].training.max_steps
@@ -116,8 +127,8 @@ def test_a_judge_model_is_built_and_its_folder_and_code_are_the_eval_stages_deps
     folder, code = "results/models/smollm2-135m", "src/inoclab/measures/judge.py"
     assert stages["base_model-smollm2-135m"]["outs"] == [folder]
     assert {n for n, st in stages.items() if folder in st["deps"]} == {"eval-baseline"}
-    assert code in stages["eval-baseline"]["deps"] and "src/inoclab/models/judge.py" in stages["eval-baseline"]["deps"]
-    assert "src/inoclab/models/judge.py" not in stages["eval-inoculated"]["deps"]
+    assert code in stages["eval-baseline"]["code"] and "src/inoclab/models/judge.py" in stages["eval-baseline"]["code"]
+    assert "src/inoclab/models/judge.py" not in stages["eval-inoculated"]["code"]
 
 
 @pytest.mark.slow
@@ -156,13 +167,13 @@ def stage_outputs(stage: dict) -> list[str]:
 
 def assert_same_plan(repo: Path) -> dict:
     """Snakemake's plan in `repo` makes every output of its dvc.yaml with the same command and
-    inputs (data and code; DVC's stages read a fingerprint in place of the code), and nothing
-    else. Returns each stage's dvc.yaml entry, with all it reads as its deps and its params keys."""
+    inputs (its data and its fingerprint), and nothing else. Returns each stage's dvc.yaml
+    entry, with the code files and params keys its fingerprint stands for."""
     jobs = planned_jobs(repo)
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
     graph = stage_graph(repo)
     assert set(stages) == {FINGERPRINTS_STAGE, *graph}
-    del stages[FINGERPRINTS_STAGE]  # DVC's alone: Snakemake compares params and code itself
+    del stages[FINGERPRINTS_STAGE]  # DVC's alone: Snakemake's input functions write them
     dvc_outputs = set()
     for name, st in stages.items():
         for o in stage_outputs(st):
@@ -173,9 +184,10 @@ def assert_same_plan(repo: Path) -> dict:
             assert jobs[made]["cmd"] == st["cmd"], name
             assert jobs[made]["inputs"] == set(graph[name].deps), name
         assert st["deps"] == [*graph[name].inputs, f"results/fingerprints/{name}.json"], name
+        assert json.loads((repo / st["deps"][-1]).read_text())["cmd"] == st["cmd"]  # the plan wrote it
     assert dvc_outputs == set(jobs)
     assert len(stages) == len({j["cmd"] for j in jobs.values()})
-    return {name: {**st, "deps": graph[name].deps, "params": graph[name].params} for name, st in stages.items()}
+    return {name: {**st, "code": graph[name].code, "params": graph[name].params} for name, st in stages.items()}
 
 
 def test_snakemake_lint_passes():

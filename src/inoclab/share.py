@@ -26,7 +26,7 @@ from pathlib import Path
 
 from inoclab.config import PARAMS_FILE, load_params
 from inoclab.io import InputError
-from inoclab.workflow import FINGERPRINTS_STAGE, Stage, all_stages, write_fingerprints
+from inoclab.workflow import FINGERPRINTS_STAGE, Stage, all_stages, sync_fingerprints
 
 
 def project_tool(name: str) -> str:
@@ -68,14 +68,14 @@ def dvc_changed() -> set[str]:
 def record(params_file: str = PARAMS_FILE) -> list[str]:
     """Record in dvc.lock every built stage that DVC does not know as built (`dvc commit`,
     which hashes inputs and outputs without running anything), after checking that Snakemake
-    sees each as up to date. Stages DVC already has current are left alone. The stages'
-    fingerprints (DVC's stand-in for their params and code, which Snakemake does not need) are
-    written first, from the params and code Snakemake built with."""
+    sees each as up to date. Stages DVC already has current are left alone. Every stage's
+    fingerprint is brought up to date first (Snakemake writes those of the jobs it plans only):
+    a stage built with other params or code is then out of date, and refused."""
     params = load_params(params_file)
     built = built_stages(all_stages(params))
     if not built:
         raise InputError("nothing is built yet: run snakemake first")
-    write_fingerprints(params)
+    sync_fingerprints(params)
     changed = dvc_changed()
     stages = [s for s in built if s.name in changed]
     if not stages and FINGERPRINTS_STAGE not in changed:

@@ -5,31 +5,24 @@ and `dvc.yaml` is generated from it (`python -m inoclab.workflow > dvc.yaml`, or
 `make dvc.yaml`), so the two run exactly the same command lines on the same files. A test
 checks that the committed dvc.yaml is current and that Snakemake plans the same jobs.
 
-A stage reads its data inputs, some params values and the code it imports. Snakemake gets all
-three from here (the code files as inputs, the params as a digest it compares). DVC gets the
-data inputs, and one fingerprint file per stage, results/fingerprints/<stage>.json, holding
-the stage's params values and the sha256 of each of its code files: the `fingerprints` stage
-writes them all from params.yaml and src/inoclab. Listed one by one, the code files and params
-keys were 9,577 dependency entries and 741 params reads, and `dvc status` took 11 s; a stage
-still reruns exactly when its own params or code change.
+A stage reads its data inputs, some params values and the code it imports. Both engines see the
+data inputs and one fingerprint file per stage, standing for its command, params values and code
+(fingerprint.py): DVC's first stage, `fingerprints`, writes them all from params.yaml and
+src/inoclab; Snakemake's input functions bring each planned job's up to date.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import yaml
 from pydantic import BaseModel
 
-from inoclab import paths
+from inoclab import fingerprint, paths
 from inoclab.codedeps import PACKAGE, SRC, code_deps
 from inoclab.config import PARAMS_FILE, TINY, Params, load_params
-from inoclab.io import atomic_path, dumps_json
 from inoclab.params.models import EMBEDDED, model_slug
 from inoclab.report import inoculation_runs, surprise_inputs
 from inoclab.stages import STAGES, module_of
@@ -59,13 +52,9 @@ class Stage:
 
     @property
     def deps(self) -> list[str]:
-        """Everything it reads (Snakemake's inputs): data, then code."""
-        return list(dict.fromkeys([*self.inputs, *self.code]))
-
-    @property
-    def dvc_deps(self) -> list[str]:
-        """DVC's dependencies: data, then the fingerprint that stands for its code and params."""
-        return list(dict.fromkeys([*self.inputs, str(paths.fingerprint(self.name))]))
+        """Its dependencies in both engines: its data, then the fingerprint file that stands
+        for its command, params and code."""
+        return [*self.inputs, str(paths.fingerprint(self.name))]
 
     @property
     def outputs(self) -> list[str]:
@@ -291,35 +280,40 @@ def params_values(params: Params, stage: Stage, raw: dict | None = None) -> dict
     return {key: _lookup(raw, key) for key in stage.params}
 
 
-def fingerprint(params: Params, stage: Stage) -> str:
-    """A digest of the params a stage reads: Snakemake reruns the stage when it changes."""
-    return hashlib.sha256(json.dumps(params_values(params, stage), sort_keys=True).encode()).hexdigest()[:16]
-
-
-FINGERPRINTS_STAGE = "fingerprints"
+FINGERPRINTS_STAGE = "fingerprints"  # DVC's first stage: writes every stage's fingerprint
 FINGERPRINTS_DEPS = [PARAMS_FILE, str(SRC / PACKAGE)]
 
 
-def fingerprints(params: Params) -> dict[str, dict]:
-    """Every stage's fingerprint (stage name -> its params values and its code files' sha256):
-    what the stage reads besides its data, so DVC reruns it exactly when this changes."""
+def fingerprint_text(params: Params, stage: Stage, raw: dict | None = None) -> str:
+    return fingerprint.content(stage.cmd, params_values(params, stage, raw), stage.code)
+
+
+def fingerprints(params: Params) -> dict[str, str]:
+    """Every stage's fingerprint text, by stage name."""
     raw = params.model_dump(mode="json")
-    digests: dict[str, str] = {}
-
-    def sha256(path: str) -> str:
-        if path not in digests:
-            digests[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-        return digests[path]
-
-    return {s.name: {"params": params_values(params, s, raw), "code": {f: sha256(f) for f in s.code}}
-            for s in all_stages(params)}
+    return {s.name: fingerprint_text(params, s, raw) for s in all_stages(params)}
 
 
-def write_fingerprints(params: Params, root: Path = paths.FINGERPRINTS) -> None:
-    """Write results/fingerprints/ (all at once: a partial folder never looks finished)."""
-    with atomic_path(root, is_dir=True) as tmp:
-        for name, record in fingerprints(params).items():
-            (tmp / f"{name}.json").write_text(dumps_json(record), encoding="utf-8")
+def sync_fingerprints(params: Params) -> None:
+    """Bring every stage's fingerprint file up to date (the `fingerprints` stage; `share record`)."""
+    for name, text in fingerprints(params).items():
+        fingerprint.sync(name, text)
+
+
+def planned_deps(params: Params, stage: Stage) -> list[str]:
+    """A Snakemake rule's inputs: the stage's deps, its fingerprint file synced first."""
+    fingerprint.sync(stage.name, fingerprint_text(params, stage, _dumped(params)))
+    return stage.deps
+
+
+_DUMPS: dict[int, tuple[Params, dict]] = {}
+
+
+def _dumped(params: Params) -> dict:
+    """params as plain data, once per params object (a plan asks once per job)."""
+    if id(params) not in _DUMPS or _DUMPS[id(params)][0] is not params:
+        _DUMPS[id(params)] = (params, params.model_dump(mode="json"))
+    return _DUMPS[id(params)][1]
 
 
 def _lookup(node, key: str):
@@ -351,7 +345,7 @@ def dvc_yaml(params: Params) -> dict:
                                    "deps": FINGERPRINTS_DEPS, "outs": [str(paths.FINGERPRINTS)]}}
     plots = []
     for s in all_stages(params):
-        d: dict = {"cmd": s.cmd, "deps": s.dvc_deps, "outs": s.outs}
+        d: dict = {"cmd": s.cmd, "deps": s.deps, "outs": s.outs}
         if s.metrics:
             d["metrics"] = s.metrics
         if s.plots:
@@ -377,7 +371,7 @@ def main(argv: list[str] | None = None) -> None:
     """No argument: print dvc.yaml. `fingerprints`: write results/fingerprints/ (DVC's first stage)."""
     args = sys.argv[1:] if argv is None else argv
     if args == [FINGERPRINTS_STAGE]:
-        write_fingerprints(load_params())
+        sync_fingerprints(load_params())
     elif not args:
         sys.stdout.write(render_dvc_yaml(load_params()))
     else:

@@ -4,7 +4,7 @@ from inoclab import paths
 
 rule build_dataset:
     input:
-        lambda wc: W.dataset_stage(P, wc.dataset).deps,
+        lambda wc: W.planned_deps(P, W.dataset_stage(P, wc.dataset)),
     output:
         str(paths.dataset("{dataset}")),
     log:
@@ -12,7 +12,6 @@ rule build_dataset:
     conda:
         ENV
     params:
-        fingerprint=lambda wc: W.fingerprint(P, W.dataset_stage(P, wc.dataset)),
         cmd=lambda wc: W.dataset_stage(P, wc.dataset).cmd,
     shell:
         "{params.cmd}"
@@ -20,7 +19,7 @@ rule build_dataset:
 
 rule tokenize_dataset:
     input:
-        lambda wc: W.tokenize_stage(P, P.model_named(wc.model), wc.dataset).deps,
+        lambda wc: W.planned_deps(P, W.tokenize_stage(P, P.model_named(wc.model), wc.dataset)),
     output:
         str(paths.tokenized("{model}", "{dataset}")),
         str(paths.tokenize_stats("{model}", "{dataset}")),
@@ -31,7 +30,6 @@ rule tokenize_dataset:
     conda:
         ENV
     params:
-        fingerprint=lambda wc: W.fingerprint(P, W.tokenize_stage(P, P.model_named(wc.model), wc.dataset)),
         cmd=lambda wc: W.tokenize_stage(P, P.model_named(wc.model), wc.dataset).cmd,
     shell:
         "{params.cmd}"

@@ -5,7 +5,7 @@ from inoclab import paths
 
 rule evaluate_experiment:
     input:
-        lambda wc: W.eval_stage(P, wc.experiment).deps,
+        lambda wc: W.planned_deps(P, W.eval_stage(P, wc.experiment)),
     output:
         directory(str(paths.eval_details("{experiment}"))),
         str(paths.eval_json("{experiment}")),
@@ -14,7 +14,6 @@ rule evaluate_experiment:
     conda:
         ENV
     params:
-        fingerprint=lambda wc: W.fingerprint(P, W.eval_stage(P, wc.experiment)),
         cmd=lambda wc: W.eval_stage(P, wc.experiment).cmd,
     threads: workflow.cores
     shell:
@@ -23,7 +22,7 @@ rule evaluate_experiment:
 
 rule measure_surprise:
     input:
-        lambda wc: W.surprise_stage(P, P.model_named(wc.model), wc.dataset).deps,
+        lambda wc: W.planned_deps(P, W.surprise_stage(P, P.model_named(wc.model), wc.dataset)),
     output:
         str(paths.surprise("{model}", "{dataset}")),
     wildcard_constraints:
@@ -33,7 +32,6 @@ rule measure_surprise:
     conda:
         ENV
     params:
-        fingerprint=lambda wc: W.fingerprint(P, W.surprise_stage(P, P.model_named(wc.model), wc.dataset)),
         cmd=lambda wc: W.surprise_stage(P, P.model_named(wc.model), wc.dataset).cmd,
     shell:
         "{params.cmd}"

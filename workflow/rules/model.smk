@@ -6,45 +6,39 @@ from inoclab.params.models import EMBEDDED
 
 rule tiny_corpus:
     input:
-        W.tiny_corpus(P).deps,
+        lambda wc: W.planned_deps(P, W.tiny_corpus(P)),
     output:
         outputs_of(W.tiny_corpus(P)),
     log:
         W.log_path("tiny_corpus"),
     conda:
         ENV
-    params:
-        fingerprint=W.fingerprint(P, W.tiny_corpus(P)),
     shell:
         W.tiny_corpus(P).cmd
 
 
 rule tiny_tokenizer:
     input:
-        W.tiny_tokenizer(P).deps,
+        lambda wc: W.planned_deps(P, W.tiny_tokenizer(P)),
     output:
         outputs_of(W.tiny_tokenizer(P)),
     log:
         W.log_path("tiny_tokenizer"),
     conda:
         ENV
-    params:
-        fingerprint=W.fingerprint(P, W.tiny_tokenizer(P)),
     shell:
         W.tiny_tokenizer(P).cmd
 
 
 rule tiny_pretrain:
     input:
-        W.tiny_pretrain(P).deps,
+        lambda wc: W.planned_deps(P, W.tiny_pretrain(P)),
     output:
         outputs_of(W.tiny_pretrain(P)),
     log:
         W.log_path("tiny_pretrain"),
     conda:
         ENV
-    params:
-        fingerprint=W.fingerprint(P, W.tiny_pretrain(P)),
     threads: workflow.cores
     shell:
         W.tiny_pretrain(P).cmd
@@ -52,7 +46,7 @@ rule tiny_pretrain:
 
 rule build_base_model:
     input:
-        lambda wc: W.base_model_stage(P, wc.model).deps,
+        lambda wc: W.planned_deps(P, W.base_model_stage(P, wc.model)),
     output:
         directory(str(paths.embedded_model("{model}"))),
     wildcard_constraints:

@@ -3,7 +3,7 @@
 
 rule report_inoculation:
     input:
-        lambda wc: W.report_stage(P).deps,
+        lambda wc: W.planned_deps(P, W.report_stage(P)),
     output:
         outputs_of(W.report_stage(P)) if P.report.inoculation else [],
     log:
@@ -11,7 +11,6 @@ rule report_inoculation:
     conda:
         ENV
     params:
-        fingerprint=lambda wc: W.fingerprint(P, W.report_stage(P)),
         cmd=lambda wc: W.report_stage(P).cmd,
     shell:
         "{params.cmd}"

@@ -5,7 +5,7 @@ from inoclab import paths
 
 rule train_experiment:
     input:
-        lambda wc: W.train_stage(P, wc.experiment).deps,
+        lambda wc: W.planned_deps(P, W.train_stage(P, wc.experiment)),
     output:
         directory(str(paths.model_dir("{experiment}"))),
         str(paths.train_log("{experiment}")),
@@ -15,7 +15,6 @@ rule train_experiment:
     conda:
         ENV
     params:
-        fingerprint=lambda wc: W.fingerprint(P, W.train_stage(P, wc.experiment)),
         cmd=lambda wc: W.train_stage(P, wc.experiment).cmd,
     threads: workflow.cores
     shell:
