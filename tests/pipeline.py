@@ -42,7 +42,9 @@ SMALL = {
                                                      "logging_steps": 1}},
                     "dpo": {"training": {"loss": "dpo", "max_steps": 4}}},
 }
-DROPPED = {"experiments": ["orpo"]}  # DPO covers the preference path; ORPO has its own unit test
+# DPO covers the preference path (ORPO has its own unit test); `inoculated` covers the stages of
+# `inoculated_pool`, whose prompt pool is the dataset builder's (test_paired_data.py)
+DROPPED = {"experiments": ["orpo", "inoculated_pool"]}
 
 
 def small_copy(dst: Path, params: bool = True) -> Path:

@@ -69,9 +69,11 @@ def test_slurm_profile_submits_every_job_and_matches_a_local_run(tmp_path, small
     with slurm_cluster.single_node_cluster(tmp_path / "slurm") as env:
         env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(EXECUTOR), env.get("PYTHONPATH")) if p)}
         # the profile as shipped; squeue for job states, as this cluster keeps no accounting
-        # database for sacct; a short first wait, as the jobs here take seconds
+        # database for sacct; short waits before and between status checks, as the jobs here
+        # take seconds (Snakemake's default of 10 s between checks was a third of the test)
         run(["snakemake", "--profile", "workflow/profiles/slurm", "--slurm-status-command", "squeue",
-             "--slurm-init-seconds-before-status-checks", "1", TARGET], repo, env)
+             "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1",
+             TARGET], repo, env)
         jobs = slurm_jobs(env)
 
     rules = {j["rule"] for j in jobs}
