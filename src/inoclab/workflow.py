@@ -341,8 +341,10 @@ def _declared(params: Params, key: str) -> bool:
 def dvc_yaml(params: Params) -> dict:
     """The stages, each on its data and its fingerprint, after the stage that writes the
     fingerprints. params.yaml is declared at the top for `dvc exp show` and `dvc params diff`."""
+    # persist: DVC leaves the folder in place when the stage reruns, so an unchanged fingerprint
+    # keeps its file time, and Snakemake sees only the stages an edit touched
     stages = {FINGERPRINTS_STAGE: {"cmd": f"{PY} -m inoclab.workflow {FINGERPRINTS_STAGE}",
-                                   "deps": FINGERPRINTS_DEPS, "outs": [str(paths.FINGERPRINTS)]}}
+                                   "deps": FINGERPRINTS_DEPS, "outs": [{str(paths.FINGERPRINTS): {"persist": True}}]}}
     plots = []
     for s in all_stages(params):
         d: dict = {"cmd": s.cmd, "deps": s.deps, "outs": s.outs}
