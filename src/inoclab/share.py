@@ -83,7 +83,7 @@ def record(params_file: str = PARAMS_FILE) -> list[str]:
     stale = stale_outputs([o for s in stages for o in s.snakemake_outputs])
     if stale:
         raise InputError("out of date, so not recorded (run snakemake first): " + ", ".join(stale[:10]))
-    names = [FINGERPRINTS_STAGE] * (FINGERPRINTS_STAGE in changed) + [s.name for s in stages]
+    names = ([FINGERPRINTS_STAGE] if FINGERPRINTS_STAGE in changed else []) + [s.name for s in stages]
     commit_stages(names)
     return names
 

@@ -273,25 +273,34 @@ def targets(params: Params) -> list[str]:
     return out + (list(report_stage(params).plots) if params.report.inoculation is not None else [])
 
 
-def params_values(params: Params, stage: Stage, raw: dict | None = None) -> dict:
+def params_values(params: Params, stage: Stage) -> dict:
     """The values of the params a stage reads (defaults included: a default it reads is a value
     it depends on), by dotted key."""
-    raw = params.model_dump(mode="json") if raw is None else raw
+    raw = _dumped(params)
     return {key: _lookup(raw, key) for key in stage.params}
+
+
+_DUMPS: dict[int, tuple[Params, dict]] = {}
+
+
+def _dumped(params: Params) -> dict:
+    """params as plain data, once per params object (the stage graph asks once per stage)."""
+    if id(params) not in _DUMPS or _DUMPS[id(params)][0] is not params:
+        _DUMPS[id(params)] = (params, params.model_dump(mode="json"))
+    return _DUMPS[id(params)][1]
 
 
 FINGERPRINTS_STAGE = "fingerprints"  # DVC's first stage: writes every stage's fingerprint
 FINGERPRINTS_DEPS = [PARAMS_FILE, str(SRC / PACKAGE)]
 
 
-def fingerprint_text(params: Params, stage: Stage, raw: dict | None = None) -> str:
-    return fingerprint.content(stage.cmd, params_values(params, stage, raw), stage.code)
+def fingerprint_text(params: Params, stage: Stage) -> str:
+    return fingerprint.content(stage.cmd, params_values(params, stage), stage.code)
 
 
 def fingerprints(params: Params) -> dict[str, str]:
     """Every stage's fingerprint text, by stage name."""
-    raw = params.model_dump(mode="json")
-    return {s.name: fingerprint_text(params, s, raw) for s in all_stages(params)}
+    return {s.name: fingerprint_text(params, s) for s in all_stages(params)}
 
 
 def sync_fingerprints(params: Params) -> None:
@@ -302,18 +311,8 @@ def sync_fingerprints(params: Params) -> None:
 
 def planned_deps(params: Params, stage: Stage) -> list[str]:
     """A Snakemake rule's inputs: the stage's deps, its fingerprint file synced first."""
-    fingerprint.sync(stage.name, fingerprint_text(params, stage, _dumped(params)))
+    fingerprint.sync(stage.name, fingerprint_text(params, stage))
     return stage.deps
-
-
-_DUMPS: dict[int, tuple[Params, dict]] = {}
-
-
-def _dumped(params: Params) -> dict:
-    """params as plain data, once per params object (a plan asks once per job)."""
-    if id(params) not in _DUMPS or _DUMPS[id(params)][0] is not params:
-        _DUMPS[id(params)] = (params, params.model_dump(mode="json"))
-    return _DUMPS[id(params)][1]
 
 
 def _lookup(node, key: str):
