@@ -17,15 +17,32 @@ from inoclab.workflow import Stage, all_stages, render_dvc_yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run a tool, preferring the one installed beside this Python (the project's venv)."""
-    cmd = [project_tool(cmd[0]), *cmd[1:]]
-    if env is None:
-        env = os.environ.copy()
+def _tool(cmd: list[str], env: dict[str, str] | None) -> tuple[list[str], dict[str, str]]:
+    """The command with the tool installed beside this Python (the project's venv) first on PATH."""
+    env = os.environ.copy() if env is None else env
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return [project_tool(cmd[0]), *cmd[1:]], env
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run a tool to its end; it must succeed."""
+    cmd, env = _tool(cmd, env)
     r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, env=env)
     assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     return r
+
+
+def start(cmd: list[str], cwd: Path) -> subprocess.Popen:
+    """Start a tool in the background (`finish` waits for it): for work that overlaps another's."""
+    cmd, env = _tool(cmd, None)
+    return subprocess.Popen(cmd, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def finish(proc: subprocess.Popen) -> str:
+    """Wait for a started tool; it must have succeeded."""
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, f"{' '.join(proc.args)} failed:\n{out[-6000:]}"
+    return out
 
 
 SMALL = {

@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -87,24 +89,38 @@ def artefacts(root: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, tiny_dir) -> Path:
-    root = tmp_path_factory.mktemp("uninterrupted")
+def inputs(tmp_path_factory, tiny_dir) -> Path:
+    """The run's data, built and tokenized: what every run here starts from."""
+    root = tmp_path_factory.mktemp("inputs")
     (root / "data.jsonl").write_text("".join(json.dumps({"messages": [{"role": "user", "content": q},
                                                                       {"role": "assistant", "content": a}]}) + "\n"
                                              for q, a in QA))
     (root / "params.yaml").write_text(PARAMS.format(model=tiny_dir, data=root / "data.jsonl", steps=STEPS))
     ok(root, "dataset", "--dataset", "mine")
     ok(root, "tokenize", "--model", str(tiny_dir), "--dataset", "mine")
-    shutil.copytree(root, root.parent / "inputs")  # what each interrupted run starts from
-    ok(root, "train", "--experiment", "exp")
-    ok(root, "eval", "--experiment", "exp")
     return root
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(inputs) -> Iterator[Future[Path]]:
+    """The reference run, trained and evaluated in the background while a test's own runs go
+    (each spends its first seconds importing on one core); `.result()` waits for its folder."""
+    root = inputs.parent / "uninterrupted"
+    shutil.copytree(inputs, root)
+
+    def reference() -> Path:
+        ok(root, "train", "--experiment", "exp")
+        ok(root, "eval", "--experiment", "exp")
+        return root
+
+    with ThreadPoolExecutor(1) as pool:
+        yield pool.submit(reference)
+
+
 @pytest.mark.slow
-def test_sigterm_then_sigkill_then_rerun_gives_the_bytes_of_an_uninterrupted_run(uninterrupted, tmp_path):
+def test_sigterm_then_sigkill_then_rerun_gives_the_bytes_of_an_uninterrupted_run(inputs, uninterrupted, tmp_path):
     root = tmp_path / "interrupted"
-    shutil.copytree(uninterrupted.parent / "inputs", root)
+    shutil.copytree(inputs, root)
     tmp = root / "results/exp/.model.tmp/checkpoints"
 
     # preemption: SIGTERM after the first checkpoint -> a checkpoint at the next step, an error exit
@@ -132,17 +148,17 @@ def test_sigterm_then_sigkill_then_rerun_gives_the_bytes_of_an_uninterrupted_run
     assert later <= resumed_at < STEPS
     ok(root, "eval", "--experiment", "exp")
 
-    want, got = artefacts(uninterrupted), artefacts(root)
+    want, got = artefacts(uninterrupted.result()), artefacts(root)
     assert list(got) == list(want)
     assert [f for f in want if got[f] != want[f]] == []
     assert any(f.startswith("model/checkpoints/") for f in want) and "eval.json" in want
 
 
 @pytest.mark.slow
-def test_a_checkpoint_of_other_inputs_is_not_resumed(uninterrupted, tmp_path):
+def test_a_checkpoint_of_other_inputs_is_not_resumed(inputs, tmp_path):
     """A killed run, then a change of learning rate: the rerun starts afresh."""
     root = tmp_path / "changed"
-    shutil.copytree(uninterrupted.parent / "inputs", root)
+    shutil.copytree(inputs, root)
     run = stage(root, "train", "--experiment", "exp")
     wait_for(saved(root, 4), run)
     run.kill()

@@ -22,6 +22,7 @@ PREBUILT = ("results/tiny", "results/datasets")  # taken from the local run, to 
 GPU_RULES = {"train_experiment", "evaluate_experiment"}
 CPU_RULES = {"tokenize_dataset"}
 MODEL_RULES = {"tiny_pretrain", "train_experiment", "evaluate_experiment", "measure_surprise"}
+STATUS_WAIT = 8  # seconds before the executor's first check of a job's state (see the test)
 # `make setup` installs Snakemake's SLURM executor here, off the environment's own path (Makefile)
 EXECUTOR = Path(sys.prefix) / "slurm-executor"
 
@@ -69,11 +70,11 @@ def test_slurm_profile_submits_every_job_and_matches_a_local_run(tmp_path, small
     with slurm_cluster.single_node_cluster(tmp_path / "slurm") as env:
         env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(EXECUTOR), env.get("PYTHONPATH")) if p)}
         # the profile as shipped; squeue for job states, as this cluster keeps no accounting
-        # database for sacct; short waits before and between status checks, as the jobs here
-        # take seconds (Snakemake's default of 10 s between checks was a third of the test)
+        # database for sacct. The executor checks a job's state after the initial wait, then
+        # waits 10 s longer each time it finds nothing finished (1, 11, 21 s: 33 s for a job of
+        # 13 s, a third of the test). The jobs here take 12-21 s: first check at 8 s, then at 26 s
         run(["snakemake", "--profile", "workflow/profiles/slurm", "--slurm-status-command", "squeue",
-             "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1",
-             TARGET], repo, env)
+             "--slurm-init-seconds-before-status-checks", str(STATUS_WAIT), TARGET], repo, env)
         jobs = slurm_jobs(env)
 
     rules = {j["rule"] for j in jobs}

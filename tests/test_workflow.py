@@ -16,12 +16,14 @@ from pipeline import (
     GIT,
     REPO,
     dvc_up_to_date,
+    finish,
     git_repo,
     only_tiny,
     run,
     sha256s,
     small_copy,
     stage_graph,
+    start,
 )
 
 from inoclab.config import Params, load_params
@@ -248,7 +250,10 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     run(["git", "clone", "-q", str(a), str(b)], tmp_path)
     run(["dvc", "remote", "modify", "--local", "local", "url", str(remote)], b)
     run(["python", "-m", "inoclab.share", "pull"], b)
-    assert sha256s(b) == sha256s(a)
+    built = sha256s(a)
+    assert sha256s(b) == built
+    # any α a user types builds by its path, declared or not: in a, while DVC works in b below
+    alpha = start(["snakemake", "results/inoc_alpha0.37/eval.json"], a)
     assert dvc_up_to_date(b)
     assert "Nothing to be done" in run(["snakemake", "-n"], b).stdout
     # metrics and training curves are declared: DVC reads them without errors
@@ -273,7 +278,7 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     out = run(["dvc", "repro", "--force", "--single-item", *rerun], b,
               env={**os.environ, "INOCLAB_ALLOCATOR": "system"}).stdout
     assert re.findall(r"Running stage '([^']+)'", out) == rerun, out
-    assert sha256s(b) == sha256s(a)
+    assert sha256s(b) == built
     assert (b / "dvc.lock").read_text() == (a / "dvc.lock").read_text()
     assert dvc_up_to_date(b)
 
@@ -294,8 +299,7 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     planned = {tuple(job["cmd"].split()[3:6]) for job in planned_jobs(b, forceall=False).values()}
     assert planned == {(kind, "--experiment", exp) for kind in ("train", "eval") for exp in ("trigger", "dpo")}
 
-    # any α a user types builds by its path, declared or not
-    run(["snakemake", "results/inoc_alpha0.37/eval.json"], a)
+    finish(alpha)
     train = json.loads((a / "results/inoc_alpha0.37/model/train_summary.json").read_text())["training"]
     assert train["manipulation_mix_ratio"] == 0.37 and train["manipulation_type"] == "BiasNoInocTo_InocLogits"
     assert "trait" in json.loads((a / "results/inoc_alpha0.37/eval.json").read_text())
