@@ -11,7 +11,6 @@ import copy
 import hashlib
 import os
 import shutil
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -110,44 +109,13 @@ def tokenizer(_loaded):
     return copy.deepcopy(_loaded[1])
 
 
-_POOL = ThreadPoolExecutor(max_workers=2)  # the small pipeline's build, then what runs beside the tests
-_BUILD: list[Future] = []
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _early_start(request, tmp_path_factory):
-    """When a selected test needs the small pipeline, its build starts with the session and runs
-    beside the unit tests before that test, which leave much of the second core idle; then the
-    background work of the selected tests that registered some (pipeline.BESIDE) starts."""
-    from pipeline import BESIDE, STARTED
-
-    items = request.session.items
-    if not any("small_pipeline" in item.fixturenames for item in items):
-        return
-    root = tmp_path_factory.mktemp("pipeline") / "local"
-    selected = {item.originalname for item in items}
-    beside = {test: (fn, tmp_path_factory.mktemp(test[:30])) for test, fn in BESIDE.items() if test in selected}
-
-    def build_then_start() -> Path:
-        _build_small_pipeline(root)
-        for test, (fn, tmp) in beside.items():
-            STARTED[test] = _POOL.submit(fn, root, tmp)
-        return root
-
-    _BUILD.append(_POOL.submit(build_then_start))
-
-
 @pytest.fixture(scope="session")
-def small_pipeline(_early_start) -> Path:
+def small_pipeline(tmp_path_factory) -> Path:
     """The whole small pipeline (tests/pipeline.py) built once by Snakemake on this machine:
     the reference the end-to-end tests compare other engines and executors against."""
-    return _BUILD[0].result()
-
-
-def _build_small_pipeline(root: Path) -> None:
     from pipeline import run, small_copy
 
-    small_copy(root)
+    root = small_copy(tmp_path_factory.mktemp("pipeline") / "local")
     # every stage notes the project files it loaded (tests/test_layers.py checks them against its deps)
     env = {**os.environ, "INOCLAB_RECORD_IMPORTS": str(root / "imports.jsonl")}
     # two jobs at a time: a stage spends most of its seconds importing torch and transformers on
@@ -157,6 +125,7 @@ def _build_small_pipeline(root: Path) -> None:
     cores = yaml.safe_load((REPO / "workflow/profiles/default/config.yaml").read_text())["cores"]
     threads = [f"{rule}={cores}" for rule in _rules_taking_every_core()]
     run(["snakemake", "--cores", str(2 * cores), "--set-threads", *threads], root, env=env)
+    return root
 
 
 def _rules_taking_every_core() -> list[str]:

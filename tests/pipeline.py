@@ -6,10 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -18,18 +15,6 @@ from inoclab.share import project_tool
 from inoclab.workflow import Stage, all_stages, render_dvc_yaml
 
 REPO = Path(__file__).resolve().parents[1]
-
-# Work on the built small pipeline that mostly waits (a SLURM cluster's jobs), by the test that
-# checks it: conftest starts it in the background as soon as the pipeline is built, when that test
-# is selected, so that it runs beside the tests in between. fn(pipeline, a folder of its own)
-BESIDE: dict[str, Callable[[Path, Path], Any]] = {}
-STARTED: dict[str, Future] = {}
-
-
-def beside_result(test: str) -> Any:
-    """What the background work of `test` returned (waiting for it), or its exception."""
-    assert test in STARTED, f"{test}: its background work was not started (pipeline not built?)"
-    return STARTED[test].result()
 
 
 def _tool(cmd: list[str], env: dict[str, str] | None) -> tuple[list[str], dict[str, str]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import slurm_cluster
 import yaml
-from pipeline import BESIDE, REPO, beside_result, run, sha256s, small_copy
+from pipeline import REPO, run, sha256s, small_copy
 
 TARGET = "results/baseline/eval.json"
 PREBUILT = ("results/tiny", "results/datasets")  # taken from the local run, to keep the test short
@@ -55,41 +55,27 @@ def slurm_jobs(env: dict[str, str]) -> list[dict[str, str]]:
     return jobs
 
 
-def run_on_cluster(pipeline: Path, tmp: Path) -> dict:
-    """The target built through the SLURM profile on a fresh cluster, from the pipeline's tiny
-    model and data sets; started in the background once the pipeline is built (conftest), as
-    the cluster's jobs leave the CPUs idle between status checks."""
-    repo = small_copy(tmp / "repo")
-    for built in PREBUILT:  # the tiny model and the data sets; the jobs from tokenization on go through SLURM
-        shutil.copytree(pipeline / built, repo / built)
-    local = sha256s(pipeline)  # now, before the tests that build more in the pipeline's folder
-    run(["python", "-m", "inoclab.share", "touch"], repo)  # Snakemake's view of them: up to date
-    with slurm_cluster.single_node_cluster(tmp / "slurm") as env:
-        env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(EXECUTOR), env.get("PYTHONPATH")) if p)}
-        # the profile as shipped; squeue for job states, as this cluster keeps no accounting
-        # database for sacct. The executor checks a job's state after the initial wait, then
-        # waits 10 s longer each time it finds nothing finished (1, 11, 21 s: 33 s for a job of
-        # 13 s). The jobs here take 12-21 s alone: first check at 8 s, then at 26 s
-        run(["snakemake", "--profile", "workflow/profiles/slurm", "--slurm-status-command", "squeue",
-             "--slurm-init-seconds-before-status-checks", str(STATUS_WAIT), TARGET], repo, env)
-        return {"repo": repo, "jobs": slurm_jobs(env), "local": local}
-
-
-TEST = "test_slurm_profile_submits_every_job_and_matches_a_local_run"
-if not (slurm_cluster.missing() or executor_missing()):
-    BESIDE[TEST] = run_on_cluster
-
-
 @pytest.mark.slow
 @pytest.mark.slurm
-def test_slurm_profile_submits_every_job_and_matches_a_local_run(small_pipeline):
+def test_slurm_profile_submits_every_job_and_matches_a_local_run(tmp_path, small_pipeline):
     why = slurm_cluster.missing() or executor_missing()
     if why:
         if os.environ.get("INOCLAB_REQUIRE_SLURM"):
             pytest.fail(f"INOCLAB_REQUIRE_SLURM is set, but no SLURM cluster can start here: {why}")
         pytest.skip(why)
-    result = beside_result(TEST)
-    repo, jobs = result["repo"], result["jobs"]
+    repo = small_copy(tmp_path / "repo")
+    for built in PREBUILT:  # the tiny model and the data sets; the jobs from tokenization on go through SLURM
+        shutil.copytree(small_pipeline / built, repo / built)
+    run(["python", "-m", "inoclab.share", "touch"], repo)  # Snakemake's view of them: up to date
+    with slurm_cluster.single_node_cluster(tmp_path / "slurm") as env:
+        env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(EXECUTOR), env.get("PYTHONPATH")) if p)}
+        # the profile as shipped; squeue for job states, as this cluster keeps no accounting
+        # database for sacct. The executor checks a job's state after the initial wait, then
+        # waits 10 s longer each time it finds nothing finished (1, 11, 21 s: 33 s for a job of
+        # 13 s, a third of the test). The jobs here take 12-21 s: first check at 8 s, then at 26 s
+        run(["snakemake", "--profile", "workflow/profiles/slurm", "--slurm-status-command", "squeue",
+             "--slurm-init-seconds-before-status-checks", str(STATUS_WAIT), TARGET], repo, env)
+        jobs = slurm_jobs(env)
 
     rules = {j["rule"] for j in jobs}
     assert rules == GPU_RULES | CPU_RULES, jobs  # every job of the target was an sbatch job
@@ -100,6 +86,7 @@ def test_slurm_profile_submits_every_job_and_matches_a_local_run(small_pipeline)
     # each job ran the rule's own command on the node: the same bytes as the local run
     built = sha256s(repo)
     assert (repo / TARGET).exists() and len(built) > 20
-    assert built == {k: result["local"][k] for k in built}
+    local = sha256s(small_pipeline)
+    assert built == {k: local[k] for k in built}
     # and Snakemake, on the submitting side, sees the target up to date
     assert "Nothing to be done" in run(["snakemake", "-n", TARGET], repo).stdout
