@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import TWO_TURNS, check_invariants, qa_record, tokenize_records
+from pipeline import finish, start
 
 from inoclab.backends.hf import HFBackend
 from inoclab.io import InputError
@@ -27,22 +28,18 @@ def _digests(folder: Path) -> dict[str, str]:
             for f in sorted(folder.rglob("*")) if f.is_file()}
 
 
-def _build_command(root: Path) -> subprocess.Popen:
-    """The pipeline's own stage command, in a project folder of its own."""
-    (root / "params.yaml").write_text(f"model: {NAME}\n")
-    return subprocess.Popen([sys.executable, "-m", "inoclab.stages", "base_model", "--model", NAME, "--log", "build.log"],
-                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory) -> tuple[Path, Path]:
-    """Two builds, side by side: reading the GGUF file is one core's work, and two builds at
-    once take the time of one on two cores."""
+    """Two builds by the pipeline's own stage command, each in a project folder of its own, side
+    by side: reading the GGUF file is one core's work, and two builds at once take the time of
+    one on two cores."""
     roots = [tmp_path_factory.mktemp("project") for _ in range(2)]
-    procs = [_build_command(root) for root in roots]
+    for root in roots:
+        (root / "params.yaml").write_text(f"model: {NAME}\n")
+    procs = [start(["python", "-m", "inoclab.stages", "base_model", "--model", NAME, "--log", "build.log"], root)
+             for root in roots]
     for root, proc in zip(roots, procs, strict=True):
-        out, _ = proc.communicate(timeout=600)
-        assert proc.returncode == 0, out
+        finish(proc)
         assert f"{NAME}: results/models/{NAME}" in (root / "build.log").read_text()
     return roots[0] / "results/models" / NAME, roots[1] / "results/models" / NAME
 
