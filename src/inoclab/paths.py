@@ -42,7 +42,8 @@ def experiment_dir(name: str) -> Path:
 
 
 def model_dir(name: str) -> Path:
-    """results/<experiment>/model/: `final/` (adapter or weights), `checkpoints/`, `train_summary.json`."""
+    """results/<experiment>/model/: `final/` (adapter or weights), `train_summary.json`, and
+    `checkpoints/` where training keeps them (`keep_checkpoints`)."""
     return experiment_dir(name) / "model"
 
 
@@ -70,15 +71,6 @@ def eval_json(name: str) -> Path:
 
 
 REPORT = RESULTS / "report"
-# what each stage reads besides its data: the params values and the sha256 of its code (DVC's
-# stages depend on these files, not on params.yaml and the code files one by one; workflow.py)
-FINGERPRINTS = RESULTS / "fingerprints"
-
-
-def fingerprint(stage_name: str) -> Path:
-    return FINGERPRINTS / f"{stage_name}.json"
-
-
 INOCULATION_CSV = REPORT / "inoculation.csv"
 ALPHA_SWEEP_PNG = REPORT / "alpha_sweep.png"
 INOCULATION_SUMMARY = REPORT / "inoculation_summary.json"
@@ -87,6 +79,16 @@ INOCULATION_SUMMARY = REPORT / "inoculation_summary.json"
 def eval_details(name: str) -> Path:
     """Per-block, per-token and per-question detail files of the eval."""
     return experiment_dir(name) / "eval_details"
+
+
+# what each stage reads besides its data: its command, the params values it reads and the sha256
+# of its code. Both engines' stages depend on this file, not on params.yaml and the code files
+# one by one (fingerprint.py, workflow.py)
+FINGERPRINTS = RESULTS / "fingerprints"
+
+
+def fingerprint(stage_name: str) -> Path:
+    return FINGERPRINTS / f"{stage_name}.json"
 
 
 CHECKPOINT = re.compile(r"checkpoint-(\d+)")
