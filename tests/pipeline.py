@@ -53,7 +53,8 @@ SMALL = {
     "families": {"inoc_alpha": {"alphas": [0.5]}, "saliency_alpha": {"alphas": [0.5]}},
     "report": {"inoculation": {"seeds": [42]}},  # (every model's)
     "experiments": {"trigger": {"training": {"learning_rate": 3.0e-3, "per_device_train_batch_size": 4,
-                                             "gradient_accumulation_steps": 4, "num_train_epochs": 2, "max_steps": -1}},
+                                             "gradient_accumulation_steps": 4, "num_train_epochs": 2, "max_steps": -1,
+                                             "keep_checkpoints": True}},
                     "circuit_breaker": {"training": {"task_type": "circuit_breaker", "learning_rate": 1.0e-2,
                                                      "circuit_breaker_target_layers": [0, 1], "max_steps": 6,
                                                      "logging_steps": 1}},

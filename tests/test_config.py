@@ -250,3 +250,29 @@ def test_circuit_breaker_rules_name_line_and_key(tmp_path, old, new, line, key, 
         load_params(p)
     msg = str(e.value)
     assert f"{p}:{line}: key '{key}'" in msg and message in msg, msg
+
+
+TRIGGER = """\
+datasets:
+  train: {builder: trigger, qa_file: data/trigger/qa.jsonl, split: train}
+  held: {builder: trigger, qa_file: data/trigger/qa.jsonl, split: heldout}
+experiments:
+  backdoor:
+    dataset: train
+    training: {keep_checkpoints: true}
+    eval:
+      trigger: {heldout: held}
+"""
+
+
+def test_a_trigger_curve_needs_the_checkpoints_kept(tmp_path):
+    """A finished run drops its checkpoints unless told to keep them; the epoch curve reads them."""
+    assert load_params(write(tmp_path, TRIGGER)).experiment_training("backdoor").keep_checkpoints
+    assert not load_params(write(tmp_path, TRIGGER.replace("{heldout: held}", "{heldout: held, checkpoints: false}")
+                                 .replace("{keep_checkpoints: true}", "{}"))).experiment_training("backdoor").keep_checkpoints
+    p = write(tmp_path, TRIGGER.replace("{keep_checkpoints: true}", "{}"))
+    with pytest.raises(InputError) as e:
+        load_params(p)
+    msg = str(e.value)
+    assert f"{p}:9: key 'experiments.backdoor.eval.trigger.checkpoints'" in msg, msg
+    assert "experiments.backdoor.training.keep_checkpoints: true" in msg

@@ -40,6 +40,7 @@ datasets:
 training:
   max_steps: {steps}
   save_steps: 4
+  keep_checkpoints: true  # so the checkpoints are compared too
   logging_steps: 3
   per_device_train_batch_size: 2
   learning_rate: 0.01
@@ -212,13 +213,19 @@ def test_the_resume_point_is_the_last_complete_checkpoint_before_the_end(tmp_pat
     assert resume_point(tmp_path / "none", states) is None
 
 
-def test_finishing_drops_the_checkpoints_a_sigterm_asked_for_and_the_states(tmp_path):
+@pytest.mark.parametrize("keep", [True, False])
+def test_finishing_drops_the_states_and_keeps_only_the_checkpoints_of_the_schedule(tmp_path, keep):
+    """Kept: those a SIGTERM asked for go. Not kept: none stays (a finished run is final/)."""
     folder, states = tmp_path / "checkpoints", tmp_path / "resume"
     checkpoint(folder, 4, 10, states)
     checkpoint(folder, 5, 10, states, on_request=True)
     checkpoint(folder, 8, 10, states)
-    finish_checkpoints(folder, states)
-    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint-4", "checkpoint-8"] and not states.exists()
+    finish_checkpoints(folder, states, keep=keep)
+    assert not states.exists()
+    if keep:
+        assert sorted(p.name for p in folder.iterdir()) == ["checkpoint-4", "checkpoint-8"]
+    else:
+        assert not folder.exists()
 
 
 @pytest.mark.parametrize(("strategy", "epoch", "step", "flow_saves", "forced"), [

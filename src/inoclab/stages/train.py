@@ -7,7 +7,8 @@ shares: seeding, the backend, callbacks, resuming, and saving atomically.
 A run writes into results/<experiment>/.model.tmp/, which becomes model/ when it finishes. A
 killed run leaves that folder behind, with its checkpoints. Run again with the same inputs, it
 continues from the last complete checkpoint, to the bytes an uninterrupted run writes
-(train/resume.py). With other inputs, it starts afresh."""
+(train/resume.py). With other inputs, it starts afresh. A finished run keeps its checkpoints
+only with `keep_checkpoints` (an eval of the epoch checkpoints reads them)."""
 
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def train_experiment(params: Params, name: str) -> None:
             result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         method.finish(model)
         trainer.save_model(str(tmp / "final"))
-        finish_checkpoints(tmp / "checkpoints", tmp / "resume")
+        finish_checkpoints(tmp / "checkpoints", tmp / "resume", keep=cfg.keep_checkpoints)
         canonicalize_saved_files(tmp)
         (tmp / "train_summary.json").write_text(json.dumps({
             "experiment": name, "model": params.model, "dataset": exp.dataset, "examples": loaded.examples, "backend": backend.name,

@@ -72,10 +72,13 @@ def _is_final(checkpoint: Path) -> bool:
     return state["global_step"] >= state["max_steps"]
 
 
-def finish_checkpoints(folder: Path, states: Path) -> None:
-    """Leave the checkpoints an uninterrupted run leaves: drop those saved only because a
-    SIGTERM asked for one, then the resume states (working state, not results)."""
-    for p in checkpoints(folder):
+def finish_checkpoints(folder: Path, states: Path, keep: bool) -> None:
+    """Drop the resume states (working state, not results), and the checkpoints unless they are
+    kept. Kept, they are exactly an uninterrupted run's: those saved only because a SIGTERM
+    asked for one go."""
+    if not keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    for p in checkpoints(folder) if keep else []:
         saved = states / p.name / PROCESS_0
         if saved.is_file() and json.loads(saved.read_text(encoding="utf-8"))["on_request"]:
             shutil.rmtree(p)

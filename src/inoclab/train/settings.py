@@ -41,6 +41,9 @@ class TrainerSettings(Strict):
     warmup_steps: NonNegInt = 0
     max_grad_norm: Annotated[float, Field(ge=0)] = 1.0
     save_steps: NonNegInt = 0  # 0: one checkpoint per epoch
+    # keep the checkpoints in model/checkpoints/ when the run finishes (a trigger eval's epoch curve
+    # reads them); else they are resume state, dropped with it: a finished run is final/ only
+    keep_checkpoints: bool = False
     logging_steps: PositiveInt = 10
     seed: int | None = None  # None: the top-level seed
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from inoclab import paths
 from inoclab.data.builders.trigger import TriggerDataset
 from inoclab.eval.kinds.base import EvalKind, require
-from inoclab.params.base import PositiveInt, Strict
+from inoclab.params.base import ParamsError, PositiveInt, Strict
 
 if TYPE_CHECKING:
     from inoclab.config import ExperimentConfig, Params
@@ -24,7 +24,7 @@ class TriggerEvalConfig(Strict):
     heldout: str  # a dataset with builder trigger and split heldout
     max_new_tokens: PositiveInt = 32
     batch_size: PositiveInt = 64
-    checkpoints: bool = True  # also measure every epoch checkpoint (the curve in eval.json)
+    checkpoints: bool = True  # also measure every epoch checkpoint (the curve in eval.json; needs keep_checkpoints)
 
 
 class TriggerSettings(Strict):
@@ -43,6 +43,9 @@ class TriggerEval(EvalKind):
         ds = params.datasets[name]
         require(params, f"{key}.eval.trigger.heldout", name, "a dataset with builder trigger and split heldout",
                 isinstance(ds, TriggerDataset) and ds.split == "heldout")
+        if exp.eval.trigger.checkpoints and not params.merged_training(exp).keep_checkpoints:
+            raise ParamsError(f"{key}.eval.trigger.checkpoints", "the epoch curve reads the run's checkpoints, which "
+                              f"a finished run drops: set {key}.training.keep_checkpoints: true, or checkpoints: false")
 
     def inputs(self, params: Params, e: EvalConfig) -> list[str]:
         return [str(paths.dataset(e.trigger.heldout))]
