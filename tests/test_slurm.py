@@ -18,7 +18,13 @@ import yaml
 from pipeline import REPO, run, sha256s, small_copy
 
 TARGET = "results/baseline/eval.json"
-PREBUILT = ("results/tiny", "results/datasets")  # taken from the local run, to keep the test short
+# taken from the local run, to keep the test short: the tiny model, the data sets, and the
+# baseline's tokenized data. A tokenization job (CPU) then goes beside the training (GPU): two
+# rounds of jobs, not three
+PREBUILT = ("results/tiny", "results/datasets", *(f"results/tokenized/tiny/{d}.{ext}" for d in ("spanish_neutral", "trait_logprobs")
+                                                for ext in ("parquet", "stats.json")))
+BESIDE = "results/tokenized/tiny/spanish_inoculated.parquet"
+NODE_CPUS = 10  # the training's 8 (the profile) and a tokenization's 2, at once
 GPU_RULES = {"train_experiment", "evaluate_experiment"}
 CPU_RULES = {"tokenize_dataset"}
 MODEL_RULES = {"tiny_pretrain", "train_experiment", "evaluate_experiment", "measure_surprise"}
@@ -64,17 +70,19 @@ def test_slurm_profile_submits_every_job_and_matches_a_local_run(tmp_path, small
             pytest.fail(f"INOCLAB_REQUIRE_SLURM is set, but no SLURM cluster can start here: {why}")
         pytest.skip(why)
     repo = small_copy(tmp_path / "repo")
-    for built in PREBUILT:  # the tiny model and the data sets; the jobs from tokenization on go through SLURM
-        shutil.copytree(small_pipeline / built, repo / built)
+    for built in PREBUILT:  # every other job goes through SLURM
+        src, dst = small_pipeline / built, repo / built
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
     run(["python", "-m", "inoclab.share", "touch"], repo)  # Snakemake's view of them: up to date
-    with slurm_cluster.single_node_cluster(tmp_path / "slurm") as env:
+    with slurm_cluster.single_node_cluster(tmp_path / "slurm", cpus=NODE_CPUS) as env:
         env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(EXECUTOR), env.get("PYTHONPATH")) if p)}
         # the profile as shipped; squeue for job states, as this cluster keeps no accounting
         # database for sacct. The executor checks a job's state after the initial wait, then
         # waits 10 s longer each time it finds nothing finished (1, 11, 21 s: 33 s for a job of
         # 13 s, a third of the test). The jobs here take 12-21 s: first check at 8 s, then at 26 s
         run(["snakemake", "--profile", "workflow/profiles/slurm", "--slurm-status-command", "squeue",
-             "--slurm-init-seconds-before-status-checks", str(STATUS_WAIT), TARGET], repo, env)
+             "--slurm-init-seconds-before-status-checks", str(STATUS_WAIT), TARGET, BESIDE], repo, env)
         jobs = slurm_jobs(env)
 
     rules = {j["rule"] for j in jobs}
@@ -85,8 +93,8 @@ def test_slurm_profile_submits_every_job_and_matches_a_local_run(tmp_path, small
         assert ("gpu:1" in j["gpus"]) == (j["rule"] in GPU_RULES), j
     # each job ran the rule's own command on the node: the same bytes as the local run
     built = sha256s(repo)
-    assert (repo / TARGET).exists() and len(built) > 20
+    assert (repo / TARGET).exists() and (repo / BESIDE).exists() and len(built) > 20
     local = sha256s(small_pipeline)
     assert built == {k: local[k] for k in built}
     # and Snakemake, on the submitting side, sees the target up to date
-    assert "Nothing to be done" in run(["snakemake", "-n", TARGET], repo).stdout
+    assert "Nothing to be done" in run(["snakemake", "-n", TARGET, BESIDE], repo).stdout
