@@ -188,6 +188,7 @@ class Params(Strict):
                 if not _NAME.match(c.stem):
                     raise ParamsError(f"{where}.name", "names are letters, digits, '_' and '-'")
                 stems.add(c.stem)
+                c.check(self, where)
 
     def training_key(self, key: str, exp: ExperimentConfig, field: str) -> str:
         """The key that sets a training value: the experiment's own, else the defaults'."""

@@ -12,6 +12,7 @@ from inoclab.params.base import Strict
 from inoclab.train.callbacks.base import Callback, CallbackConfig, callback_steps
 from inoclab.train.callbacks.logprobs import LogprobCallbackConfig
 from inoclab.train.callbacks.mcq import MCQCallbackConfig
+from inoclab.train.callbacks.pressure import PressureCallbackConfig
 from inoclab.train.callbacks.sampling import SamplingCallbackConfig
 
 if TYPE_CHECKING:
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CALLBACKS", "Callback", "CallbackConfig", "CallbacksConfig", "callback_steps", "callbacks_for"]
 
-CALLBACKS: tuple[type[CallbackConfig], ...] = (LogprobCallbackConfig, MCQCallbackConfig, SamplingCallbackConfig)
+CALLBACKS: tuple[type[CallbackConfig], ...] = (LogprobCallbackConfig, MCQCallbackConfig, SamplingCallbackConfig,
+                                               PressureCallbackConfig)
 
 
 class _Callbacks(Strict):

@@ -44,6 +44,7 @@ class CallbackConfig(Strict):
     kind: ClassVar[str]  # its key under `callbacks:`, and the prefix of its files
     reads: ClassVar[tuple[str, ...]] = ("conversations",)  # the dataset kinds it reads
     suffixes: ClassVar[tuple[str, ...]] = (".csv",)  # the files it writes: the step-indexed CSV first
+    needs_grad: ClassVar[bool] = False  # takes gradients: runs outside no-grad inference mode
 
     @property
     def stem(self) -> str:
@@ -56,6 +57,9 @@ class CallbackConfig(Strict):
     def inputs(self, params: Params) -> list[str]:
         """The files it reads: the dataset as JSONL (tokenized for logprobs)."""
         return [str(paths.dataset(self.dataset))]
+
+    def check(self, params: Params, where: str) -> None:
+        """Rules beyond the dataset's kind, when params.yaml loads: raise ParamsError naming `where`."""
 
     def components(self) -> list:
         """The components it runs besides itself (a measure): their imports are code deps."""

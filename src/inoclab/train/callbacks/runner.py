@@ -1,8 +1,8 @@
-"""Running callbacks during training: each measurement runs batched, without gradients, on the
-model as it is after the optimizer step (the Trainer has already zeroed the gradients), in the
-backend's inference mode, and inside a forked random state: sampling draws from its own seed,
-and training continues with exactly the random state it had, so the final weights are the same
-with and without callbacks.
+"""Running callbacks during training: each measurement runs batched on the model as it is after
+the optimizer step (the Trainer has already zeroed the gradients), without gradients and in the
+backend's inference mode (but for those that take gradients: callbacks/pressure.py), and inside
+a forked random state: sampling draws from its own seed, and training continues with exactly the
+random state it had, so the final weights are the same with and without callbacks.
 
 Outputs, in results/<experiment>/callbacks/ (written when training ends, atomically; the folder
 exists for every experiment, so that one workflow rule trains them all): each callback's files,
@@ -70,10 +70,21 @@ class CallbackRunner(TrainerCallback):
         if not due:
             return
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-        with torch.random.fork_rng(devices=devices), torch.no_grad(), self.inference(model):
+        with torch.random.fork_rng(devices=devices):
+            # those that read outputs only: without gradients, in the backend's inference mode (once
+            # for them all); then those that take gradients, on the model as it trains
+            plain = [c for c in due if not c.cfg.needs_grad]
+            if plain:
+                with torch.no_grad(), self.inference(model):
+                    for c in plain:
+                        self._measure(c, model, step)
             for c in due:
-                row = c.measure(model, self.tokenizer, step)
-                c.rows.append({"step": step, **row})
-                self.fired.append((f"{c.cfg.kind}.{c.cfg.stem}", step))
-                print(f"step {step}: {c.cfg.kind} {c.cfg.stem}: {c.describe(row)}", flush=True)
+                if c.cfg.needs_grad:
+                    self._measure(c, model, step)
+
+    def _measure(self, c: Callback, model, step: int) -> None:
+        row = c.measure(model, self.tokenizer, step)
+        c.rows.append({"step": step, **row})
+        self.fired.append((f"{c.cfg.kind}.{c.cfg.stem}", step))
+        print(f"step {step}: {c.cfg.kind} {c.cfg.stem}: {c.describe(row)}", flush=True)
 
