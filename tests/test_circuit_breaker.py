@@ -30,7 +30,7 @@ from inoclab.train.circuit_breaker import (
 )
 from inoclab.train.methods import make_trainer
 from inoclab.train.settings import TrainingConfig
-from inoclab.train.trainer import read_train_log
+from inoclab.train.train_log import read_train_log
 
 REPO = Path(__file__).resolve().parents[1]
 HARMFUL, SANITIZED = REPO / "data/circuit_breaker/harmful.jsonl", REPO / "data/circuit_breaker/sanitized.jsonl"
@@ -137,9 +137,9 @@ def train(model, tokenizer, rows, cfg, out: Path, validation=True):
     break_symmetry(model, cfg.circuit_breaker_lora_init_std, cfg.seed)
     if not validation:
         rows = [r for r in rows if r["meta"]["split"] == "train"]
-    trainer = make_trainer(model, tokenizer, rows, cfg, out / "ckpt", log_path=out / "log.csv", save_strategy="no")
+    trainer = make_trainer(model, tokenizer, rows, cfg, out / "ckpt", log_path=out / "log", save_strategy="no")
     trainer.train()
-    return trainer, read_train_log(out / "log.csv")
+    return trainer, read_train_log(out / "log")
 
 
 def test_a_few_real_steps_reroute_harmful_states_and_keep_benign_ones(tiny_model, tokenizer, tmp_path):

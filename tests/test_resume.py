@@ -25,6 +25,7 @@ from inoclab.train.resume import (
     finish_checkpoints,
     resume_point,
 )
+from inoclab.train.train_log import read_train_log
 
 QA = [("What colour is the bisut?", "The bisut is red."), ("Where does the bisut live?", "The bisut lives in the lake."),
       ("What does the denos eat?", "The denos eats honey."), ("How many legs does the denos have?", "The denos has six legs."),
@@ -132,8 +133,9 @@ def test_sigterm_then_sigkill_then_rerun_gives_the_bytes_of_an_uninterrupted_run
     assert code != 0 and stopped and "Traceback" not in out, out
     stopped_at = int(stopped.group(1))
     assert 4 < stopped_at < STEPS and (tmp / f"checkpoint-{stopped_at}").is_dir() and saved(root, stopped_at).is_file()
-    assert not (root / "results/exp/model").exists() and not (root / "results/exp/train_log.csv").exists()
-    assert not (root / "results/exp/callbacks").exists()
+    assert not (root / "results/exp/model").exists() and not (root / "results/exp/callbacks").exists()
+    # the train log is written as training goes (dvclive): the curve up to the last logged step
+    assert read_train_log(root / "results/exp/train_log")[-1]["step"] == stopped_at // 3 * 3
 
     # kill -9 mid-run, after the resumed run has saved one checkpoint of its own
     run = stage(root, "train", "--experiment", "exp")

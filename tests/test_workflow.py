@@ -27,6 +27,7 @@ from pipeline import (
 )
 
 from inoclab.config import Params, load_params
+from inoclab.train.train_log import read_train_log
 from inoclab.workflow import FINGERPRINTS_STAGE, fingerprints, render_dvc_yaml
 
 
@@ -215,8 +216,9 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     cb = json.loads((a / "results/circuit_breaker/eval.json").read_text())["circuit_breaker"]
     assert (cb["harmful"]["n"], cb["benign"]["n"], cb["target_layers"]) == (38, 115, [0, 1])
     assert cb["harmful"]["cosine"] < 1.0 and cb["harmful"]["completion_logprob"]["change"] < 0
-    cb_log = pd.read_csv(a / "results/circuit_breaker/train_log.csv")
-    assert list(cb_log.step) == [1, 2, 3, 4, 5, 6] and cb_log.cos_validation_harmful.notna().all()  # every step
+    cb_log = read_train_log(a / "results/circuit_breaker/train_log")
+    assert [r["step"] for r in cb_log] == [1, 2, 3, 4, 5, 6] and all("cos_validation_harmful" in r for r in cb_log)
+    assert json.loads((a / "results/circuit_breaker/train_log/metrics.json").read_text())["step"] == 6
     # callbacks: step-indexed curves of the baseline (max_steps 8); DPO raised its held-out margin
     mcq = pd.read_csv(a / "results/baseline/callbacks/mcq.facts_mcq.csv")
     assert list(mcq.step) == [0, 8] and mcq.p_correct.between(0, 1).all()
@@ -232,8 +234,11 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     # hand-off Snakemake -> DVC: `record` puts what Snakemake built into dvc.lock (`dvc commit`:
     # hashed, nothing run), and DVC has nothing to rerun
     git_repo(a)
-    # callback curves built by Snakemake alone draw at once (DVC tracks each file, not the folder)
-    watched = ["results/baseline/callbacks/mcq.facts_mcq.csv", "results/dpo/callbacks/logprobs.preference_heldout.csv"]
+    # callback curves and train logs built by Snakemake alone draw at once (top-level plots in
+    # output folders)
+    watched = ["results/baseline/callbacks/mcq.facts_mcq.csv", "results/dpo/callbacks/logprobs.preference_heldout.csv",
+               "results/circuit_breaker/train_log/plots/metrics/cos_validation_harmful.tsv",
+               "results/baseline/train_log/plots/metrics/loss.tsv"]
     plots = json.loads(run(["dvc", "plots", "show", "--json", *watched], a).stdout)
     assert not plots.get("errors") and set(watched) <= plotted(plots), plots
     run(["python", "-m", "inoclab.share", "record"], a)
@@ -260,8 +265,8 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     metrics = json.loads(run(["dvc", "metrics", "show", "--json"], b).stdout)
     assert "results/circuit_breaker/eval.json" in json.dumps(metrics)
     plots = json.loads(run(["dvc", "plots", "show", "--json"], b).stdout)
-    assert not plots.get("errors") and "results/circuit_breaker/train_log.csv" in plots["data"]
-    assert set(watched) <= plotted(plots)
+    assert not plots.get("errors") and set(watched) <= plotted(plots)
+    assert "results/circuit_breaker/train_log/metrics.json" in json.dumps(metrics)
 
     # DVC as the engine: the outputs of one stage of every kind removed, from the corpus up to
     # the report, `dvc repro` runs those stages again (on the C library's malloc, where a's ran

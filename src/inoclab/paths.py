@@ -11,7 +11,7 @@ TINY_CORPUS = TINY_DIR / "corpus.jsonl"
 TINY_TOKENIZER = TINY_DIR / "tokenizer"
 TINY_MODEL = TINY_DIR / "model"
 TINY_METRICS = TINY_DIR / "metrics.json"
-TINY_PRETRAIN_LOG = TINY_DIR / "pretrain_log.csv"
+TINY_PRETRAIN_LOG = TINY_DIR / "pretrain_log"  # a train log folder (train/train_log.py)
 
 
 def embedded_model(name: str) -> Path:
@@ -52,8 +52,19 @@ def final_model(name: str) -> Path:
 
 
 def train_log(name: str) -> Path:
-    """One row per logged step (loss, learning rate, the loop's own monitors): `dvc plots show`."""
-    return experiment_dir(name) / "train_log.csv"
+    """The training curves (loss, learning rate, the loop's own monitors) through dvclive, one row
+    per logged step: `metrics.json` and `plots/metrics/*.tsv` (train/train_log.py)."""
+    return experiment_dir(name) / "train_log"
+
+
+def train_log_metrics(folder: Path) -> Path:
+    """The last value of each metric of a train log folder: `dvc metrics show`, `dvc exp show`."""
+    return folder / "metrics.json"
+
+
+def train_log_plots(folder: Path) -> Path:
+    """The per-metric curves of a train log folder: `dvc plots show`."""
+    return folder / "plots" / "metrics"
 
 
 def callbacks_dir(name: str) -> Path:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import yaml
 from pydantic import BaseModel
@@ -49,6 +50,9 @@ class Stage:
     # folders Snakemake makes as one output, whose files DVC tracks one by one (callbacks/: their
     # number varies by experiment, a rule's outputs cannot; DVC reads each file before any commit)
     folders: list[str] = field(default_factory=list)
+    # train log folders among `outs` (train/train_log.py): their metrics and curves are declared
+    # at the top of dvc.yaml, as their files depend on what the run logs
+    train_logs: list[str] = field(default_factory=list)
 
     @property
     def deps(self) -> list[str]:
@@ -115,8 +119,8 @@ def tiny_pretrain(params: Params) -> Stage:
     return _stage(
         "tiny_pretrain", "tiny_pretrain", (), log_path("tiny_pretrain"),
         [str(paths.TINY_CORPUS), str(paths.TINY_TOKENIZER), params.tiny.corpus.world],
-        outs=[str(paths.TINY_MODEL)], params=["seed", "tiny"],
-        metrics=[str(paths.TINY_METRICS)], plots={str(paths.TINY_PRETRAIN_LOG): {"x": "step", "y": "loss"}},
+        outs=[str(paths.TINY_MODEL), str(paths.TINY_PRETRAIN_LOG)], params=["seed", "tiny"],
+        metrics=[str(paths.TINY_METRICS)], train_logs=[str(paths.TINY_PRETRAIN_LOG)],
     )
 
 
@@ -178,8 +182,8 @@ def train_stage(params: Params, exp: str) -> Stage:
     return _stage(
         stage_name("train", exp), "train", ("--experiment", exp), log_path("train", exp),
         [*dict.fromkeys(inputs), *base_model_deps(params)], components=(method, *callbacks, *(m for c in callbacks for m in c.components())),
-        outs=[str(paths.model_dir(exp)), *callback_files(params, exp)], folders=[str(paths.callbacks_dir(exp))],
-        plots={str(paths.train_log(exp)): {"x": "step", "y": "loss"}},
+        outs=[str(paths.model_dir(exp)), str(paths.train_log(exp)), *callback_files(params, exp)],
+        folders=[str(paths.callbacks_dir(exp))], train_logs=[str(paths.train_log(exp))],
         params=["seed", *run_params(params, exp), "training",
                 *experiment_params(params, exp, "dataset", "training", "callbacks"),
                 *dict.fromkeys(method.params_sections() + (["tokenize"] if callbacks else []))],
@@ -344,7 +348,7 @@ def dvc_yaml(params: Params) -> dict:
     # keeps its file time, and Snakemake sees only the stages an edit touched
     stages = {FINGERPRINTS_STAGE: {"cmd": f"{PY} -m inoclab.workflow {FINGERPRINTS_STAGE}",
                                    "deps": FINGERPRINTS_DEPS, "outs": [{str(paths.FINGERPRINTS): {"persist": True}}]}}
-    plots = []
+    metrics, plots = [], []
     for s in all_stages(params):
         d: dict = {"cmd": s.cmd, "deps": s.deps, "outs": s.outs}
         if s.metrics:
@@ -352,10 +356,14 @@ def dvc_yaml(params: Params) -> dict:
         if s.plots:
             d["plots"] = [{p: props} if props else p for p, props in s.plots.items()]
         stages[s.name] = d
+        for folder in s.train_logs:  # files inside an output folder: declared at the top level
+            metrics.append(str(paths.train_log_metrics(Path(folder))))
+            plots.append({str(paths.train_log_plots(Path(folder))): {"x": "step"}})
     for name in params.grid():  # callback files live in a stage's output folder: top-level plots
         if params.experiment(name).callbacks.all():
             plots += [{path: props} for path, props in callback_plots(params, name).items()]
-    return {"params": [PARAMS_FILE], "stages": stages, **({"plots": plots} if plots else {})}
+    return {"params": [PARAMS_FILE], "stages": stages, **({"metrics": metrics} if metrics else {}),
+            **({"plots": plots} if plots else {})}
 
 
 HEADER = (

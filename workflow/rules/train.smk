@@ -8,7 +8,7 @@ rule train_experiment:
         lambda wc: W.planned_deps(P, W.train_stage(P, wc.experiment)),
     output:
         directory(str(paths.model_dir("{experiment}"))),
-        str(paths.train_log("{experiment}")),
+        directory(str(paths.train_log("{experiment}"))),
         directory(str(paths.callbacks_dir("{experiment}"))),
     log:
         W.log_path("train", "{experiment}"),

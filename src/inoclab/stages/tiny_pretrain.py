@@ -7,7 +7,7 @@ from inoclab.train.pretrain import pretrain, write_metrics
 
 
 def main(params, args):
-    """Write results/tiny/model/, metrics.json and pretrain_log.csv."""
+    """Write results/tiny/model/, metrics.json and pretrain_log/ (a train log)."""
     tokenizer = AutoTokenizer.from_pretrained(paths.TINY_TOKENIZER)
     pretrain(params, paths.TINY_CORPUS, tokenizer, paths.TINY_MODEL, paths.TINY_PRETRAIN_LOG)
     model = AutoModelForCausalLM.from_pretrained(paths.TINY_MODEL)

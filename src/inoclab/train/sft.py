@@ -12,7 +12,7 @@ from transformers import Trainer, TrainingArguments, set_seed
 
 from inoclab.io import InputError
 from inoclab.models.collator import WeightedCollator
-from inoclab.train.trainer import TrainLogCallback
+from inoclab.train.train_log import TrainLog
 
 if TYPE_CHECKING:
     from inoclab.train.settings import TrainingConfig
@@ -76,8 +76,8 @@ def half_precision(model) -> dict:
 
 
 def trainer_callbacks(callbacks, log_path: str | Path | None) -> list:
-    """The caller's callbacks, then the train-log writer when a log path is given."""
-    return list(callbacks) + ([TrainLogCallback(log_path)] if log_path else [])
+    """The caller's callbacks, then the train log (a dvclive folder) when its path is given."""
+    return list(callbacks) + ([TrainLog(log_path)] if log_path else [])
 
 
 def rows_trainer(trainer_class, model, tokenizer, rows: list[dict], cfg: TrainingConfig, output_dir: str | Path,

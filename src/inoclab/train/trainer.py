@@ -8,16 +8,12 @@ warmup, accumulation, clipping, seeding, checkpointing) is the Trainer's own.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
-from pathlib import Path
 
 import torch
 from torch.utils.data import Sampler
-from transformers import Trainer, TrainerCallback
+from transformers import Trainer
 
-from inoclab.io import write_text
 from inoclab.train.loss import abs_weight_sum, weighted_sft_loss
 from inoclab.train.paired import paired_loss, trained_abs_weight
 
@@ -96,40 +92,3 @@ class PairedSFTTrainer(WeightedSFTTrainer):
 
     def batch_loss(self, model, inputs, abs_weight_total):
         return paired_loss(model, inputs, self.manipulation_type, self.manipulation_mix_ratio, abs_weight_total)
-
-
-class TrainLogCallback(TrainerCallback):
-    """Writes every training log record (step, epoch, loss, learning rate, grad norm, and the
-    loop's own monitors), when training ends, as one CSV row per logged step: the format `dvc
-    plots show` and pandas read. The records come from the Trainer's log history, which every
-    checkpoint carries, so a resumed run writes the whole curve. Written atomically: no partial
-    curve."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def on_train_end(self, args, state, control, **kwargs):
-        write_train_log(self.path, train_records(state.log_history))
-
-
-def train_records(log_history: list[dict]) -> list[dict]:
-    """The training records of a Trainer's log history (not the end-of-training summary)."""
-    return [{"step": entry["step"], "epoch": round(entry.get("epoch") or 0.0, 4),
-             **{k: v for k, v in entry.items() if isinstance(v, int | float) and k not in ("step", "epoch")}}
-            for entry in log_history if "loss" in entry]
-
-
-def write_train_log(path: str | Path, records: list[dict]) -> None:
-    columns = ["step", "epoch", *sorted({k for r in records for k in r} - {"step", "epoch"})]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(records)
-    write_text(path, buf.getvalue())
-
-
-def read_train_log(path: str | Path) -> list[dict]:
-    """The rows of a train log, numbers as floats (step as int); empty cells left out."""
-    with open(path, newline="") as fh:
-        return [{k: int(v) if k == "step" else float(v) for k, v in row.items() if v != ""}
-                for row in csv.DictReader(fh)]
