@@ -238,7 +238,7 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     # output folders)
     watched = ["results/baseline/callbacks/mcq.facts_mcq.csv", "results/dpo/callbacks/logprobs.preference_heldout.csv",
                "results/circuit_breaker/train_log/plots/metrics/cos_validation_harmful.tsv",
-               "results/baseline/train_log/plots/metrics/loss.tsv"]
+               "results/trigger/train_log/plots/metrics/loss.tsv"]
     plots = json.loads(run(["dvc", "plots", "show", "--json", *watched], a).stdout)
     assert not plots.get("errors") and set(watched) <= plotted(plots), plots
     run(["python", "-m", "inoclab.share", "record"], a)
