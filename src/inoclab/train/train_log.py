@@ -10,7 +10,8 @@ for the same bytes on every run: the x axis is the Trainer's optimizer step, not
 calls; only training records are logged, not the end-of-run summary with its wall-clock
 `train_runtime`; and nothing of the machine is logged (the Trainer's arguments hold paths).
 
-A resumed run starts the folder again from the log history its checkpoint carries, then goes on:
+The last step is always logged, so that every curve ends where training did (and a run shorter
+than `logging_steps` has a curve at all). A resumed run starts the folder again from the log history its checkpoint carries, then goes on:
 the folder always holds the records of exactly the steps trained, and an interrupted-and-resumed
 run ends with an uninterrupted run's bytes (tests/test_resume.py).
 """
@@ -61,6 +62,12 @@ class TrainLog(TrainerCallback):
         self.live = open_live(self.folder)
         for record in train_records(state.log_history):  # a resumed run's steps before its checkpoint
             self._write(record)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        # the last step is logged whatever `logging_steps` is: every curve ends where training did
+        if state.global_step >= state.max_steps:
+            control.should_log = True
+        return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         # the Trainer appended the record (with its step) to the history just before this call
