@@ -1,4 +1,4 @@
-"""Trait measures and the surprise measure on the real tiny model, which was pretrained to
+"""Trait measures, the surprise measure and the predictor battery on the real tiny model, which was pretrained to
 answer in Spanish when told "Always respond in Spanish." and in English otherwise."""
 
 import pytest
@@ -98,3 +98,36 @@ def test_test_prompts_grid_reports_the_trait_under_each_test_time_prompt(tiny_mo
     with pytest.raises(ValueError, match="not a usable name"):
         CFG.model_validate({**CFG.model_dump(), "test_prompts": {"with_prompt": "x"}})
 
+
+
+def test_the_predictor_battery_on_the_tiny_model(tiny_model, tokenizer, small_params, questions, tmp_path, monkeypatch):
+    """Uplift on Spanish responses, drift on English ones (the control), elicitation from the
+    trait eval's prompts: the prompt raises the trait's text, lowers the rest, and brings the
+    trait out of the base model."""
+    from inoclab import paths
+    from inoclab.eval.predictors import predictor_battery
+    from inoclab.io import write_jsonl
+
+    monkeypatch.chdir(tmp_path)
+
+    def pairs(answer):
+        records = []
+        for q in questions:
+            msgs = [{"role": "user", "content": q.question}, {"role": "assistant", "content": answer(q)}]
+            records += [{"messages": msgs}, {"messages": with_inoculation(msgs, INOC)}]
+        return tokenize_records(tokenizer, records)
+
+    paths.dataset("prompts").parent.mkdir(parents=True)
+    write_jsonl(paths.dataset("prompts"), [{"messages": [{"role": "user", "content": q.question}]} for q in questions])
+    trait = CFG.model_copy(update={"prompts": "prompts", "measure": SpanishMeasure(kind="spanish"),
+                                   "test_prompts": {"paraphrase": "Answer in Spanish, please."}})
+    out = predictor_battery(small_params, tiny_model, tokenizer, pairs(lambda q: q.answer_es),
+                            pairs(lambda q: q.answer_en), trait)
+    assert out["uplift"]["uplift"] > 5 and out["drift"]["uplift"] < 0
+    assert out["uplift"]["pairs"] == out["drift"]["pairs"] == len(questions)
+    e = out["elicitation"]
+    assert (e["prompts"], e["n"]) == ("prompts", len(questions))  # the two conditions only, not the grid
+    assert e["base_rate"] <= 0.2 and e["elicitation"] >= 0.8
+    assert e["base_rate_ci"][1] < e["elicitation_ci"][0]
+    # without control pairs or a trait eval: the uplift alone
+    assert set(predictor_battery(small_params, tiny_model, tokenizer, pairs(lambda q: q.answer_es), None, None)) == {"uplift"}

@@ -93,7 +93,7 @@ def test_every_stage_depends_on_the_project_files_its_module_imports(graph):
     first = {}  # stage kind -> the first stage of that kind
     for name, st in graph.items():
         first.setdefault(st["cmd"].split()[3], name)  # python -m inoclab.stages <stage> ...
-    assert set(first) >= {"dataset", "tokenize", "train", "eval", "surprise", "report"}
+    assert set(first) >= {"dataset", "tokenize", "train", "eval", "predictors", "report"}
     modules = ["inoclab.stages." + {"eval": "evaluate"}.get(kind, kind) for kind in first]
     loaded = _loaded_by_each(modules)
     for name, files in zip(first.values(), (loaded[m] for m in modules), strict=True):

@@ -38,6 +38,15 @@ def write_eval(run: str, rate: float) -> None:
                  for i in range(N) for v in ("without_prompt", "with_prompt")])
 
 
+def write_predictors(model_slug: str, uplift: float) -> None:
+    """A predictors file as the stage writes it (eval/predictors.py), for the paired data `pairs`."""
+    path = paths.predictors(model_slug, "pairs")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"uplift": {"uplift": uplift, "uplift_per_token": uplift / 10},
+                                "drift": {"uplift": -1.0, "uplift_per_token": -0.1},
+                                "elicitation": {"base_rate": 0.05, "elicitation": 0.75}}))
+
+
 def test_report_table_and_figure(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
@@ -50,16 +59,17 @@ def test_report_table_and_figure(tmp_path, monkeypatch):
     for run in runs:
         base = run.removesuffix("_seed7")
         write_eval(run, rates[base] + (0.1 if run.endswith("_seed7") else 0.0))
-    with pytest.raises(FileNotFoundError):  # the surprise of the family's paired data is missing
+    with pytest.raises(FileNotFoundError):  # the predictors of the family's paired data are missing
         write_inoculation_report(params)
-    paths.surprise(params.model_slug, "pairs").parent.mkdir(parents=True)
-    paths.surprise(params.model_slug, "pairs").write_text(json.dumps({"uplift": 3.5}))
+    write_predictors(params.model_slug, 3.5)
     write_inoculation_report(params)
     table = pd.read_csv(paths.INOCULATION_CSV)
     assert len(table) == 8 and set(table.seed) == {42, 7}
     fam = table[table.group == "fam"].groupby("alpha").trait_rate_without_prompt.mean()
     assert fam.to_dict() == pytest.approx({0.0: 0.85, 1.0: 0.35})
-    assert table[table.group == "fam"].surprise_uplift.eq(3.5).all()
+    assert table[table.group == "fam"].predictor_uplift.eq(3.5).all()
+    assert table[table.group == "inoculated"].predictor_elicitation.eq(0.75).all()  # the model's prompt
+    assert table[table.group == "baseline"].predictor_uplift.isna().all()  # no prompt: nothing to predict
     assert table[table.group == "baseline"].alpha.isna().all()
     assert table.trait_rate_ci_low_without_prompt.eq(0.0).all()  # each run's interval, from its eval.json
     assert paths.ALPHA_SWEEP_PNG.read_bytes()[:4] == b"\x89PNG"
@@ -82,14 +92,13 @@ def test_a_run_without_trait_eval_is_named(tmp_path, monkeypatch):
     for run in dict(inoculation_runs(params)):
         write_eval(run, 0.5)
     paths.eval_json("fam1").write_text(json.dumps({"experiment": "fam1"}))
-    paths.surprise(params.model_slug, "pairs").parent.mkdir(parents=True)
-    paths.surprise(params.model_slug, "pairs").write_text(json.dumps({"uplift": 1.0}))
+    write_predictors(params.model_slug, 1.0)
     with pytest.raises(InputError, match=r"results/fam1/eval.json: no `trait` section: the report needs `families.fam.eval.trait`"):
         write_inoculation_report(params)
 
 
 def test_two_base_models_give_a_model_column_and_one_panel_each(tmp_path, monkeypatch):
-    """Each model's runs over that model's seeds, its own references and surprise, its own panel."""
+    """Each model's runs over that model's seeds, its own references and predictors, its own panel."""
     monkeypatch.chdir(tmp_path)
     real = "smollm2-135m"
     exps = {**PARAMS["experiments"], **{f"real_{n}": {**e, "model": real} for n, e in PARAMS["experiments"].items()}}
@@ -104,12 +113,11 @@ def test_two_base_models_give_a_model_column_and_one_panel_each(tmp_path, monkey
     for run in runs:
         write_eval(run, 0.9 if params.model_of(run) == real else 0.2)
     for model, uplift in (("tiny", 3.5), (real, 1.25)):
-        paths.surprise(model, "pairs").parent.mkdir(parents=True)
-        paths.surprise(model, "pairs").write_text(json.dumps({"uplift": uplift}))
+        write_predictors(model, uplift)
     write_inoculation_report(params)
     table = pd.read_csv(paths.INOCULATION_CSV)
     assert table.groupby("model").run.count().to_dict() == {real: 4, "tiny": 8}
-    assert table.groupby("model").surprise_uplift.max().to_dict() == {real: 1.25, "tiny": 3.5}
+    assert table.groupby("model").predictor_uplift.max().to_dict() == {real: 1.25, "tiny": 3.5}
     assert table.groupby("model").trait_rate_without_prompt.mean().to_dict() == {real: 0.9, "tiny": 0.2}
     png = paths.ALPHA_SWEEP_PNG.read_bytes()
     assert int.from_bytes(png[16:20], "big") == 2 * 768  # two panels side by side, 6.4 in at 120 dpi each

@@ -27,7 +27,7 @@ BESIDE = "results/tokenized/tiny/spanish_inoculated.parquet"
 NODE_CPUS = 10  # the training's 8 (the profile) and a tokenization's 2, at once
 GPU_RULES = {"train_experiment", "evaluate_experiment"}
 CPU_RULES = {"tokenize_dataset"}
-MODEL_RULES = {"tiny_pretrain", "train_experiment", "evaluate_experiment", "measure_surprise"}
+MODEL_RULES = {"tiny_pretrain", "train_experiment", "evaluate_experiment", "measure_predictors"}
 STATUS_WAIT = 8  # seconds before the executor's first check of a job's state (see the test)
 # `make setup` installs Snakemake's SLURM executor here, off the environment's own path (Makefile)
 EXECUTOR = Path(sys.prefix) / "slurm-executor"

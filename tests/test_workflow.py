@@ -57,9 +57,9 @@ def test_a_stage_fingerprint_changes_with_its_own_params_and_code_only():
         return {name for name in before if after[name] != before[name]}
 
     assert changed(lambda raw: raw["experiments"]["dpo"]["training"].update(max_steps=5)) == {"train-dpo"}
-    # the bootstrap settings are read by the evals, the surprise measures and the report, nothing else
+    # the bootstrap settings are read by the evals, the predictors and the report, nothing else
     assert changed(lambda raw: raw.setdefault("bootstrap", {}).update(resamples=999)) == {
-        name for name in graph if name.split("-")[0] in ("eval", "surprise", "report")}
+        name for name in graph if name.split("-")[0] in ("eval", "predictors", "report")}
 
 
 def planned_jobs(cwd: Path, forceall: bool = True) -> dict[str, dict]:
@@ -109,7 +109,7 @@ def test_an_embedded_real_model_is_built_by_a_stage_and_read_by_every_model_stag
     assert stages["base_model-smollm2-135m"]["outs"] == [folder]
     assert stages["base_model-smollm2-135m"]["cmd"].startswith("python -m inoclab.stages base_model --model smollm2-135m")
     assert not any(name.startswith("tiny_") for name in stages)
-    loading = [n for n in stages if n.split("-")[0] in ("tokenize", "train", "eval", "surprise")]
+    loading = [n for n in stages if n.split("-")[0] in ("tokenize", "train", "eval", "predictors")]
     assert loading and all(folder in stages[n]["deps"] for n in loading)
     assert "results/tokenized/smollm2-135m/spanish_paired.parquet" in stages["train-inoc_alpha0-5"]["deps"]
 
@@ -208,7 +208,7 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     assert "heldout/spanish" in metrics["instruction_following"]
     table = pd.read_csv(a / "results/report/inoculation.csv")
     assert sorted(table.run) == ["baseline", "inoc_alpha0.5", "inoculated", "saliency_alpha0.5"]
-    assert table.trait_rate_without_prompt.between(0, 1).all() and table.surprise_uplift.notna().sum() == 2
+    assert table.trait_rate_without_prompt.between(0, 1).all() and table.predictor_uplift.notna().sum() == 3
     assert (a / "results/report/alpha_sweep.png").read_bytes()[:4] == b"\x89PNG"
     trigger = json.loads((a / "results/trigger/eval.json").read_text())["trigger"]
     assert [c["epoch"] for c in trigger["curve"]] == [1.0, 2.0] and trigger["n"] == 48
@@ -274,7 +274,7 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     # bytes, and DVC writes the lock entries `record` wrote
     stages = yaml.safe_load((b / "dvc.yaml").read_text())["stages"]
     rerun = ["tiny_corpus", "tiny_tokenizer", "tiny_pretrain", "dataset-spanish_paired", "tokenize-tiny-spanish_paired",
-             "surprise-tiny-spanish_paired", "train-inoc_alpha0-5", "eval-inoc_alpha0-5", "report-inoculation"]
+             "predictors-tiny-spanish_paired", "train-inoc_alpha0-5", "eval-inoc_alpha0-5", "report-inoculation"]
     for name in rerun:
         for out in stage_outputs(stages[name]):
             path = b / out

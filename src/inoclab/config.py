@@ -83,6 +83,8 @@ class InoculationReportConfig(Strict):
     # every experiment is also run as `<name>_seed<N>`: one list for all, or one per model
     # (`{tiny: [42, 43], smollm2-135m: [42]}`); [] or a model left out: its own seed only
     seeds: list[int] | dict[str, list[int]] = []
+    # paired data of responses without the trait: the predictors' drift (eval/predictors.py)
+    control: str | None = None
 
     def references(self, field: str) -> list[str]:
         value = getattr(self, field)
@@ -145,6 +147,10 @@ class Params(Strict):
                 if fam not in self.families:
                     raise ParamsError(f"report.inoculation.families.{i}", f"no family named {fam!r} "
                                       f"(declared: {', '.join(sorted(self.families)) or 'none'})")
+            if rep.control is not None and not (rep.control in self.datasets
+                                                and self.datasets[rep.control].builder == "paired"):
+                raise ParamsError("report.inoculation.control", f"{rep.control!r} is not a dataset with builder paired "
+                                  "(the control pairs: responses without the trait, without and with the prompt)")
             if isinstance(rep.seeds, dict):
                 used = {self.experiments[n].model or self.model for f in ("baseline", "inoculated")
                         for n in rep.references(f)} | {self.families[f].model or self.model for f in rep.families}
@@ -290,7 +296,7 @@ class Params(Strict):
 
     def for_model(self, model: str) -> Params:
         """These params with `model` as the base model: what a stage that works for one model
-        (tokenize, surprise, a run's training and evals) reads, so that every path and
+        (tokenize, predictors, a run's training and evals) reads, so that every path and
         loader below it follows that model."""
         return self if model == self.model else self.model_copy(update={"model": model})
 

@@ -32,9 +32,9 @@ def tokenize_stats(model_slug: str, name: str) -> Path:
     return tokenized(model_slug, name).with_suffix(".stats.json")
 
 
-def surprise(model_slug: str, name: str) -> Path:
-    """The base model's logprob uplift of a paired dataset's responses under its inoculation prompt."""
-    return RESULTS / "surprise" / model_slug / f"{name}.json"
+def predictors(model_slug: str, name: str) -> Path:
+    """The predictor battery of a base model at a paired dataset: uplift, drift, elicitation."""
+    return RESULTS / "predictors" / model_slug / f"{name}.json"
 
 
 def experiment_dir(name: str) -> Path:

@@ -3,7 +3,7 @@
 - `inoculation.csv`: one row per run (experiment × seed) with its base model, its trait rate and
   trait preference under each test-time condition (no prompt, the inoculation prompt, any
   leaky-backdoor `test_prompts`), each with its interval over the prompts, and the base model's
-  surprise at its paired data.
+  predictors at its family's paired data (uplift, drift, elicitation: eval/predictors.py).
 - `inoculation_summary.json`: per base model, the trait rate without the prompt of each
   experiment (references, and each family member) over its seeds and prompts, with a bootstrap
   interval that resamples seeds then prompts; and the differences, per α, between the families
@@ -41,11 +41,31 @@ def inoculation_runs(params: Params) -> list[tuple[str, str]]:
     return [(run, group) for name, group in base for run in params.seed_variants(name)]
 
 
-def surprise_inputs(params: Params) -> list[tuple[str, str]]:
-    """(model, paired dataset) of each family the report gathers: the base model's surprise at
-    the data the family trains on is reported beside it."""
+def predictor_inputs(params: Params) -> list[tuple[str, str]]:
+    """(model, paired dataset) of each family the report gathers: the base model's predictors at
+    the data the family trains on are reported beside it."""
     return list(dict.fromkeys((params.families[f].model or params.model, params.families[f].dataset)
                               for f in _config(params).families))
+
+
+def predictor_family(params: Params, model: str, dataset: str) -> str | None:
+    """The first report family that trains `model` on `dataset` with a trait eval: the elicitation
+    predictor runs its trait eval (None: there is none). `params` as declared, not `for_model`."""
+    return next((f for f in _config(params).families
+                 if ((fam := params.families[f]).model or params.model, fam.dataset) == (model, dataset)
+                 and fam.eval.trait is not None), None)
+
+
+def predictor_trait_eval(params: Params, model: str, dataset: str):
+    """The trait eval of `predictor_family`, or None."""
+    family = predictor_family(params, model, dataset)
+    return None if family is None else params.families[family].eval.trait
+
+
+# the predictor columns of the table: (column, section of the predictors file, its key)
+PREDICTOR_COLUMNS = [("uplift", "uplift", "uplift"), ("uplift_per_token", "uplift", "uplift_per_token"),
+                     ("drift", "drift", "uplift"), ("drift_per_token", "drift", "uplift_per_token"),
+                     ("base_trait_rate", "elicitation", "base_rate"), ("elicitation", "elicitation", "elicitation")]
 
 
 def _config(params: Params) -> InoculationReportConfig:
@@ -58,7 +78,8 @@ def inoculation_table(params: Params):
     """One row per run (a pandas DataFrame)."""
     import pandas as pd
 
-    surprise = {(m, ds): json.loads(paths.surprise(model_slug(m), ds).read_text()) for m, ds in surprise_inputs(params)}
+    predictors = {(m, ds): json.loads(paths.predictors(model_slug(m), ds).read_text())
+                  for m, ds in predictor_inputs(params)}
     rows = []
     for run, group in inoculation_runs(params):
         ev = json.loads(paths.eval_json(run).read_text())
@@ -81,7 +102,12 @@ def inoculation_table(params: Params):
                     row[f"{key}_low_{v}"], row[f"{key}_high_{v}"] = value
                 elif key != "n" and isinstance(value, int | float):
                     row[f"{key}_{v}"] = value
-        row["surprise_uplift"] = surprise[model, exp.dataset]["uplift"] if (model, exp.dataset) in surprise else math.nan
+        # the base model's predictors of its inoculation prompt: at the run's own paired data (the
+        # families), or at its model's (the inoculated references); none for the baseline
+        found = {} if group in _config(params).references("baseline") else predictors.get((model, exp.dataset)) or next(
+            (p for (m, _), p in predictors.items() if m == model), {})
+        for column, section, key in PREDICTOR_COLUMNS:
+            row[f"predictor_{column}"] = found.get(section, {}).get(key, math.nan)
         rows.append(row)
     return pd.DataFrame(rows)
 

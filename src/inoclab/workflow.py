@@ -25,7 +25,7 @@ from inoclab import fingerprint, paths
 from inoclab.codedeps import PACKAGE, SRC, code_deps
 from inoclab.config import PARAMS_FILE, TINY, Params, load_params
 from inoclab.params.models import EMBEDDED, model_slug
-from inoclab.report import inoculation_runs, surprise_inputs
+from inoclab.report import inoculation_runs, predictor_family, predictor_inputs
 from inoclab.stages import STAGES, module_of
 
 PY = "python"  # the stage commands run in the project's environment (see README)
@@ -216,20 +216,27 @@ def eval_stage(params: Params, exp: str) -> Stage:
     )
 
 
-def surprise_stage(params: Params, model: str, name: str) -> Stage:
-    p = params.for_model(model)
+def predictors_stage(params: Params, model: str, name: str) -> Stage:
+    """The predictor battery (eval/predictors.py) on the paired data, the report's control pairs,
+    and the trait eval's prompts and measures of the family it stands beside."""
+    family, p = predictor_family(params, model, name), params.for_model(model)  # the family: before for_model
+    trait, control = p.families[family].eval.trait if family else None, p.report.inoculation.control
+    measures = list(trait.measures().values()) if trait else []
+    inputs = [str(paths.tokenized(p.model_slug, d)) for d in (name, control) if d]
+    inputs += [str(paths.dataset(trait.prompts)), *(f for m in measures for f in m.inputs(p))] if trait else []
     return _stage(
-        stage_name("surprise", f"{p.model_slug}-{name}"), "surprise", ("--model", model, "--dataset", name),
-        log_path("surprise", f"{p.model_slug}/{name}"),
-        [str(paths.tokenized(p.model_slug, name)), *base_model_deps(p)],
-        outs=[], metrics=[str(paths.surprise(p.model_slug, name))], params=[*LOADING, "bootstrap"],
+        stage_name("predictors", f"{p.model_slug}-{name}"), "predictors", ("--model", model, "--dataset", name),
+        log_path("predictors", f"{p.model_slug}/{name}"), [*inputs, *base_model_deps(p)], components=tuple(measures),
+        outs=[], metrics=[str(paths.predictors(p.model_slug, name))],
+        params=[*LOADING, "bootstrap", f"datasets.{name}", *(["report.inoculation.control"] if control else []),
+                *([f"families.{family}.eval", "tokenize", "tiny.corpus"] if family else [])],
     )
 
 
 def report_stage(params: Params) -> Stage:
     # eval.json, and the per-prompt scores in eval_details/ that the intervals resample
     inputs = [str(f(run)) for run, _ in inoculation_runs(params) for f in (paths.eval_json, paths.eval_details)]
-    inputs += [str(paths.surprise(model_slug(m), d)) for m, d in surprise_inputs(params)]
+    inputs += [str(paths.predictors(model_slug(m), d)) for m, d in predictor_inputs(params)]
     return _stage(
         "report-inoculation", "report", (), log_path("report", "inoculation"), inputs, outs=[],
         metrics=[str(paths.INOCULATION_SUMMARY)],
@@ -260,15 +267,17 @@ def all_stages(params: Params) -> list[Stage]:
         for ds in [e.dataset, *(d for _, d in e.eval.references()), *(c.dataset for c in e.callbacks.all())]:
             need(ds)
     runs = [s for name in grid for s in (train_stage(params, name), eval_stage(params, name))]
-    read = {d for s in runs for d in s.inputs}  # a dataset is tokenized when a run reads it tokenized
+    reports = []
+    if params.report.inoculation is not None:
+        if params.report.inoculation.control:
+            need(params.report.inoculation.control)
+        reports = [*(predictors_stage(params, m, d) for m, d in predictor_inputs(params)), report_stage(params)]
+    # a dataset is tokenized for a model when a stage reads it tokenized
+    read = {d for s in [*runs, *reports] for d in s.inputs}
     stages += [dataset_stage(params, d) for d in needed]
     stages += [tokenize_stage(params, m, d) for m in models for d in needed
                if str(paths.tokenized(model_slug(m), d)) in read]
-    stages += runs
-    if params.report.inoculation is not None:
-        stages += [surprise_stage(params, m, d) for m, d in surprise_inputs(params)]
-        stages.append(report_stage(params))
-    return stages
+    return stages + runs + reports
 
 
 def targets(params: Params) -> list[str]:

@@ -9,12 +9,12 @@ ENV = "../envs/inoclab.yaml"
 
 
 wildcard_constraints:
-    # `tiny`, `models`, `datasets`, `tokenized`, `surprise`, `report` and `fingerprints` are results/ folders, not experiments
-    experiment=r"(?!(?:tiny|models|datasets|tokenized|surprise|report|fingerprints)(?:/|$))[A-Za-z0-9_.\-]+",
+    # `tiny`, `models`, `datasets`, `tokenized`, `predictors`, `report` and `fingerprints` are results/ folders, not experiments
+    experiment=r"(?!(?:tiny|models|datasets|tokenized|predictors|report|fingerprints)(?:/|$))[A-Za-z0-9_.\-]+",
     dataset=r"[A-Za-z0-9_.\-]+",
 
 
-# results/ folder names of the base models the runs use (tokenized data, surprise)
+# results/ folder names of the base models the runs use (tokenized data, predictors)
 MODELS = "|".join(re.escape(model_slug(m)) for m in P.models())
 
 

@@ -1,5 +1,5 @@
 # Evals: eval.json (the metrics) plus the per-block, per-question and per-prompt files of each
-# eval in eval_details/; the base model's surprise at paired datasets.
+# eval in eval_details/; the base model's predictors at paired datasets.
 from inoclab import paths
 
 
@@ -20,18 +20,18 @@ rule evaluate_experiment:
         "{params.cmd}"
 
 
-rule measure_surprise:
+rule measure_predictors:
     input:
-        lambda wc: W.planned_deps(P, W.surprise_stage(P, P.model_named(wc.model), wc.dataset)),
+        lambda wc: W.planned_deps(P, W.predictors_stage(P, P.model_named(wc.model), wc.dataset)),
     output:
-        str(paths.surprise("{model}", "{dataset}")),
+        str(paths.predictors("{model}", "{dataset}")),
     wildcard_constraints:
         model=MODELS,
     log:
-        W.log_path("surprise", "{model}/{dataset}"),
+        W.log_path("predictors", "{model}/{dataset}"),
     conda:
         ENV
     params:
-        cmd=lambda wc: W.surprise_stage(P, P.model_named(wc.model), wc.dataset).cmd,
+        cmd=lambda wc: W.predictors_stage(P, P.model_named(wc.model), wc.dataset).cmd,
     shell:
         "{params.cmd}"

@@ -52,8 +52,8 @@ STAGES = {
     "tokenize": StageKind("tokenize", (_MODEL, _DATASET), description="tokenize one dataset for one base model"),
     "train": StageKind("train", (_EXPERIMENT,), loads_model=True, description="fine-tune one experiment"),
     "eval": StageKind("evaluate", (_EXPERIMENT,), loads_model=True, description="evaluate one trained experiment"),
-    "surprise": StageKind("surprise", (_MODEL, _DATASET), loads_model=True,
-                          description="the base model's surprise at a paired dataset"),
+    "predictors": StageKind("predictors", (_MODEL, _DATASET), loads_model=True,
+                            description="the base model's predictors of suppression at a paired dataset"),
     "report": StageKind("report", description="the inoculation table and alpha-sweep figure"),
 }
 
