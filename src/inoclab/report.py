@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 def inoculation_runs(params: Params) -> list[tuple[str, str]]:
     """(run name, group) of every run the report gathers: the reference experiments and each
     family's grid, each over the report's seeds."""
-    rep = _config(params)
+    rep = report_config(params)
     base = [(n, n) for n in (*rep.references("baseline"), *rep.references("inoculated"))]
     base += [(alpha_name(f, a), f) for f in rep.families for a in params.families[f].alphas]
     return [(run, group) for name, group in base for run in params.seed_variants(name)]
@@ -45,13 +45,13 @@ def predictor_inputs(params: Params) -> list[tuple[str, str]]:
     """(model, paired dataset) of each family the report gathers: the base model's predictors at
     the data the family trains on are reported beside it."""
     return list(dict.fromkeys((params.families[f].model or params.model, params.families[f].dataset)
-                              for f in _config(params).families))
+                              for f in report_config(params).families))
 
 
 def predictor_family(params: Params, model: str, dataset: str) -> str | None:
     """The first report family that trains `model` on `dataset` with a trait eval: the elicitation
     predictor runs its trait eval (None: there is none). `params` as declared, not `for_model`."""
-    return next((f for f in _config(params).families
+    return next((f for f in report_config(params).families
                  if ((fam := params.families[f]).model or params.model, fam.dataset) == (model, dataset)
                  and fam.eval.trait is not None), None)
 
@@ -68,7 +68,7 @@ PREDICTOR_COLUMNS = [("uplift", "uplift", "uplift"), ("uplift_per_token", "uplif
                      ("base_trait_rate", "elicitation", "base_rate"), ("elicitation", "elicitation", "elicitation")]
 
 
-def _config(params: Params) -> InoculationReportConfig:
+def report_config(params: Params) -> InoculationReportConfig:
     if params.report.inoculation is None:
         raise InputError("params.yaml: no `report.inoculation` section: nothing to report")
     return params.report.inoculation
@@ -104,7 +104,7 @@ def inoculation_table(params: Params):
                     row[f"{key}_{v}"] = value
         # the base model's predictors of its inoculation prompt: at the run's own paired data (the
         # families), or at its model's (the inoculated references); none for the baseline
-        found = {} if group in _config(params).references("baseline") else predictors.get((model, exp.dataset)) or next(
+        found = {} if group in report_config(params).references("baseline") else predictors.get((model, exp.dataset)) or next(
             (p for (m, _), p in predictors.items() if m == model), {})
         for column, section, key in PREDICTOR_COLUMNS:
             row[f"predictor_{column}"] = found.get(section, {}).get(key, math.nan)
@@ -126,7 +126,7 @@ def trait_scores(params: Params, run: str, variant: str = PROMPT_VARIANTS[0]) ->
 def inoculation_summary(params: Params, table) -> dict:
     """Per base model: each experiment's trait rate without the prompt over its seeds and prompts,
     and the differences per α between families and against each reference, with intervals."""
-    rep, boot = _config(params), params.bootstrap
+    rep, boot = report_config(params), params.bootstrap
     units = table.groupby("experiment", sort=False)
     values = {name: np.stack([trait_scores(params, run) for run in rows.run]) for name, rows in units}
     prompts = {name: params.experiment(rows.run.iloc[0]).eval.trait.prompts for name, rows in units}
@@ -168,7 +168,7 @@ def alpha_sweep_figure(params: Params, summary: dict):
 def _alpha_panel(params: Params, ax, experiments: dict, model: str, level: float) -> None:
     """One model's sweep: each family's trait rate against α, the references as lines, all with
     their intervals."""
-    rep = _config(params)
+    rep = report_config(params)
     for i, ref in enumerate(r for r in (*rep.references("baseline"), *rep.references("inoculated")) if r in experiments):
         e, color = experiments[ref], f"C{(7 + i) % 10}"
         ax.axhline(e["mean"], color=color, linestyle="--", label=f"{ref}: {e['mean']:.2f} [{e['ci'][0]:.2f}, {e['ci'][1]:.2f}]")

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel
 
 from inoclab import fingerprint, paths
 from inoclab.codedeps import PACKAGE, SRC, code_deps
 from inoclab.config import PARAMS_FILE, TINY, Params, load_params
+from inoclab.params.keys import declared, value_at
 from inoclab.params.models import EMBEDDED, model_slug
 from inoclab.report import inoculation_runs, predictor_family, predictor_inputs
+from inoclab.report_page import FIGURES, PAGE, page_inputs
 from inoclab.stages import STAGES, module_of
 
 PY = "python"  # the stage commands run in the project's environment (see README)
@@ -168,7 +169,7 @@ def experiment_params(params: Params, name: str, *sections: str) -> list[str]:
 
 def run_params(params: Params, exp: str) -> list[str]:
     """The params keys of what a run loads its model with: the run's own `model` when it sets one."""
-    own = _declared(params, f"{params.declared_key(exp)}.model")
+    own = declared(params, f"{params.declared_key(exp)}.model")
     return [*LOADING, *experiment_params(params, exp, "model")] if own else MODEL_LOADING
 
 
@@ -246,6 +247,12 @@ def report_stage(params: Params) -> Stage:
     )
 
 
+def page_stage(params: Params) -> Stage:
+    """The report page and its figures (report_page.py): it reads every experiment's declaration."""
+    return _stage("report-page", "page", (), log_path("report", "page"), page_inputs(params),
+                  outs=[str(PAGE), str(FIGURES)], params=["experiments", "families", "report", "bootstrap", "training"])
+
+
 def all_stages(params: Params) -> list[Stage]:
     """Every stage needed to build every experiment of the grid (declared experiments, family
     grids, the report's seeds), and the report, each once."""
@@ -272,6 +279,7 @@ def all_stages(params: Params) -> list[Stage]:
         if params.report.inoculation.control:
             need(params.report.inoculation.control)
         reports = [*(predictors_stage(params, m, d) for m, d in predictor_inputs(params)), report_stage(params)]
+    reports.append(page_stage(params))
     # a dataset is tokenized for a model when a stage reads it tokenized
     read = {d for s in [*runs, *reports] for d in s.inputs}
     stages += [dataset_stage(params, d) for d in needed]
@@ -283,14 +291,14 @@ def all_stages(params: Params) -> list[Stage]:
 def targets(params: Params) -> list[str]:
     """What a bare `snakemake` builds: the eval of every experiment of the grid, and the reports."""
     out = [str(paths.eval_json(n)) for n in params.grid()]
-    return out + (list(report_stage(params).plots) if params.report.inoculation is not None else [])
+    return out + (list(report_stage(params).plots) if params.report.inoculation is not None else []) + [str(PAGE)]
 
 
 def params_values(params: Params, stage: Stage) -> dict:
     """The values of the params a stage reads (defaults included: a default it reads is a value
     it depends on), by dotted key."""
     raw = _dumped(params)
-    return {key: _lookup(raw, key) for key in stage.params}
+    return {key: value_at(raw, key) for key in stage.params}
 
 
 _DUMPS: dict[int, tuple[Params, dict]] = {}
@@ -326,28 +334,6 @@ def planned_deps(params: Params, stage: Stage) -> list[str]:
     """A Snakemake rule's inputs: the stage's deps, its fingerprint file synced first."""
     fingerprint.sync(stage.name, fingerprint_text(params, stage))
     return stage.deps
-
-
-def _lookup(node, key: str):
-    """The value at a dotted params key in nested dicts, or None."""
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def _declared(params: Params, key: str) -> bool:
-    """Whether params.yaml itself sets `key` (not left to its default)."""
-    node = params
-    for part in key.split("."):
-        if isinstance(node, BaseModel) and part in node.model_fields_set:
-            node = getattr(node, part)
-        elif isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            return False
-    return True
 
 
 def dvc_yaml(params: Params) -> dict:

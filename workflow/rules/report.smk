@@ -14,3 +14,18 @@ rule report_inoculation:
         cmd=lambda wc: W.report_stage(P).cmd,
     shell:
         "{params.cmd}"
+
+
+rule report_page:
+    input:
+        lambda wc: W.planned_deps(P, W.page_stage(P)),
+    output:
+        outputs_of(W.page_stage(P)),
+    log:
+        W.log_path("report", "page"),
+    conda:
+        ENV
+    params:
+        cmd=lambda wc: W.page_stage(P).cmd,
+    shell:
+        "{params.cmd}"

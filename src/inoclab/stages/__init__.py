@@ -55,6 +55,7 @@ STAGES = {
     "predictors": StageKind("predictors", (_MODEL, _DATASET), loads_model=True,
                             description="the base model's predictors of suppression at a paired dataset"),
     "report": StageKind("report", description="the inoculation table and alpha-sweep figure"),
+    "page": StageKind("page", description="the report page: results/report/index.html and its figures"),
 }
 
 

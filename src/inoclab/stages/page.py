@@ -1,0 +1,9 @@
+"""Stage: the report page, results/report/index.html and its figures (report_page.py)."""
+
+from inoclab.report_page import FIGURES, PAGE, write_report_page
+
+
+def main(params, args):
+    """Write the report page."""
+    write_report_page(params)
+    print(f"wrote {PAGE} and {len(list(FIGURES.iterdir()))} figures in {FIGURES}")
