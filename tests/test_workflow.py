@@ -199,7 +199,7 @@ def test_snakemake_lint_passes():
 
 
 @pytest.mark.slow
-def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
+def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline, request):
     a = small_pipeline  # everything built by Snakemake: the reference experiments, the α grid, the report
     result = json.loads((a / "results/baseline/eval.json").read_text())
     assert result["mcq"]["facts_mcq"]["n"] == 64
@@ -259,6 +259,7 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline):
     assert sha256s(b) == built
     # any α a user types builds by its path, declared or not: in a, while DVC works in b below
     alpha = start(["snakemake", "results/inoc_alpha0.37/eval.json"], a)
+    request.addfinalizer(alpha.terminate)  # should an assertion below fail first (nothing once it ended)
     assert dvc_up_to_date(b)
     assert "Nothing to be done" in run(["snakemake", "-n"], b).stdout
     # metrics and training curves are declared: DVC reads them without errors
