@@ -43,7 +43,7 @@ CB_PANELS = {"coefficients": ("circuit_breaker_coeff", "retain_coeff"),
                                                                            "cos_validation_harmful", "cos_validation_benign")}
 
 
-def _experiments(params: Params) -> list[str]:
+def page_runs(params: Params) -> list[str]:
     """The runs of the grid under their own seed (seed variants repeat the same curves)."""
     return [n for n in params.grid() if params.base_name(n) == n]
 
@@ -54,7 +54,7 @@ def page_inputs(params: Params) -> list[str]:
     if params.report.inoculation is not None:
         out += [str(p) for p in (paths.INOCULATION_CSV, paths.INOCULATION_SUMMARY, paths.ALPHA_SWEEP_PNG)]
         out += [str(paths.predictors(_slug(m), d)) for m, d in predictor_inputs(params)]
-    for name in _experiments(params):
+    for name in page_runs(params):
         exp = params.experiment(name)
         if exp.callbacks.all():
             out.append(str(paths.callbacks_dir(name)))
@@ -220,7 +220,7 @@ def build_page(params: Params, figs: Path) -> str:
         toc.append(f'<li><a href="#{anchor}">{html.escape(title)}</a></li>')
         parts.append(f'<section id="{anchor}"><h2>{html.escape(title)}</h2>{body}</section>')
 
-    experiments = _experiments(params)
+    experiments = page_runs(params)
     if params.report.inoculation is not None:
         summary = json.loads(paths.INOCULATION_SUMMARY.read_text())
         level = summary["interval"]["level"]

@@ -26,7 +26,7 @@ from inoclab.config import PARAMS_FILE, TINY, Params, load_params
 from inoclab.params.keys import declared, value_at
 from inoclab.params.models import EMBEDDED, model_slug
 from inoclab.report import inoculation_runs, predictor_family, predictor_inputs
-from inoclab.report_page import FIGURES, PAGE, page_inputs
+from inoclab.report_page import FIGURES, PAGE, page_inputs, page_runs
 from inoclab.stages import STAGES, module_of
 
 PY = "python"  # the stage commands run in the project's environment (see README)
@@ -248,9 +248,11 @@ def report_stage(params: Params) -> Stage:
 
 
 def page_stage(params: Params) -> Stage:
-    """The report page and its figures (report_page.py): it reads every experiment's declaration."""
-    return _stage("report-page", "page", (), log_path("report", "page"), page_inputs(params),
-                  outs=[str(PAGE), str(FIGURES)], params=["experiments", "families", "report", "bootstrap", "training"])
+    """The report page and its figures (report_page.py): besides its data, it reads which runs
+    have callbacks, a trigger eval or circuit breakers."""
+    keys = [k for n in page_runs(params) for k in experiment_params(params, n, "callbacks", "eval.trigger", "training.task_type")]
+    return _stage("report-page", "page", (), log_path("report", "page"), page_inputs(params), outs=[str(PAGE), str(FIGURES)],
+                  params=["report", "bootstrap", "training.task_type", *dict.fromkeys(keys)])
 
 
 def all_stages(params: Params) -> list[Stage]:
