@@ -27,6 +27,7 @@ import numpy as np
 
 from inoclab import paths
 from inoclab.io import atomic_path, write_text
+from inoclab.params.models import model_slug
 from inoclab.report import predictor_inputs, report_config
 from inoclab.stats import BootstrapConfig
 from inoclab.train.train_log import read_train_log
@@ -53,7 +54,7 @@ def page_inputs(params: Params) -> list[str]:
     out = []
     if params.report.inoculation is not None:
         out += [str(p) for p in (paths.INOCULATION_CSV, paths.INOCULATION_SUMMARY, paths.ALPHA_SWEEP_PNG)]
-        out += [str(paths.predictors(_slug(m), d)) for m, d in predictor_inputs(params)]
+        out += [str(paths.predictors(model_slug(m), d)) for m, d in predictor_inputs(params)]
     for name in page_runs(params):
         exp = params.experiment(name)
         if exp.callbacks.all():
@@ -63,12 +64,6 @@ def page_inputs(params: Params) -> list[str]:
         if params.experiment_training(name).task_type == "circuit_breaker":
             out.append(str(paths.train_log(name)))
     return list(dict.fromkeys(out))
-
-
-def _slug(model: str) -> str:
-    from inoclab.params.models import model_slug
-
-    return model_slug(model)
 
 
 # ---------------------------------------------------------------- figures
@@ -118,7 +113,7 @@ def pressure_figure(params: Params, model: str, runs: list[str], figs: Path) -> 
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=6)
-    return _save(fig, f"pressure.{_slug(model)}.png", figs)
+    return _save(fig, f"pressure.{model_slug(model)}.png", figs)
 
 
 def trigger_figure(name: str, curve: list[dict], figs: Path) -> str:
@@ -233,7 +228,7 @@ def build_page(params: Params, figs: Path) -> str:
 
         body = ""
         for model, ds in predictor_inputs(params):
-            p = json.loads(paths.predictors(_slug(model), ds).read_text())
+            p = json.loads(paths.predictors(model_slug(model), ds).read_text())
             rows = [["uplift (Σ logprob per response)", _fmt(p["uplift"]["uplift"], p["uplift"]["uplift_ci"])],
                     ["uplift per token", _fmt(p["uplift"]["uplift_per_token"])]]
             if "drift" in p:
