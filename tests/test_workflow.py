@@ -303,7 +303,9 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline, re
     assert readers == {"train-dpo"}
     assert set(dvc_status(b)) == {"train-trigger", "train-dpo"}
     planned = {tuple(job["cmd"].split()[3:6]) for job in planned_jobs(b, forceall=False).values()}
-    assert planned == {(kind, "--experiment", exp) for kind in ("train", "eval") for exp in ("trigger", "dpo")}
+    # and the report page, which draws the trigger's curve and DPO's callbacks
+    assert planned == {(kind, "--experiment", exp) for kind in ("train", "eval") for exp in ("trigger", "dpo")} | {
+        ("page", "--log", "logs/report/page.log")}
 
     finish(alpha)
     train = json.loads((a / "results/inoc_alpha0.37/model/train_summary.json").read_text())["training"]
