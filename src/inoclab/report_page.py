@@ -101,10 +101,10 @@ def _pressure_rows(params: Params, name: str):
     return df.assign(grad_norm_own=df[own])
 
 
-def pressure_figure(params: Params, model: str, runs: list[str], figs: Path) -> str:
+def pressure_figure(params: Params, model: str, curves: dict, figs: Path) -> str:
+    """`curves`: run -> its pressure rows (`_pressure_rows`)."""
     fig, axes = _figure(len(PRESSURE_PANELS))
-    for i, name in enumerate(runs):
-        df = _pressure_rows(params, name)
+    for i, (name, df) in enumerate(curves.items()):
         style = "-" if params.family_of(name) else "--"
         for ax, col in zip(axes, PRESSURE_PANELS, strict=True):
             ax.plot(df.step, df[col], style, color=f"C{i % 10}", label=name)
@@ -167,7 +167,7 @@ def correlation(x: np.ndarray, y: np.ndarray, boot: BootstrapConfig) -> dict:
     return {"r": float(np.corrcoef(x, y)[0, 1]), "ci": [float(lo), float(hi)], "n": len(x)}
 
 
-def suppression_table(params: Params, summary: dict) -> dict[str, list[dict]]:
+def suppression_table(params: Params, summary: dict, pressure: dict) -> dict[str, list[dict]]:
     """Per model, per run of the report but its baselines: the suppression (the baseline's trait
     rate without the prompt minus the run's) and the pressure it trained under (at step 0, and
     the mean over training)."""
@@ -182,7 +182,7 @@ def suppression_table(params: Params, summary: dict) -> dict[str, list[dict]]:
                 continue
             row = {"run": name, "alpha": e["alpha"], "rate": e["mean"], "rate_ci": e["ci"],
                    "suppression": exps[base]["mean"] - e["mean"]}
-            df = _pressure_rows(params, name)
+            df = pressure.get(name)
             if df is not None:
                 for col in PRESSURE_PANELS:
                     row[f"{col}_start"], row[f"{col}_mean"] = float(df[col].iloc[0]), float(df[col].mean())
@@ -239,7 +239,8 @@ def build_page(params: Params, figs: Path) -> str:
                 rows += [["base trait rate", _fmt(e["base_rate"], e["base_rate_ci"])],
                          ["elicitation (trait rate with the prompt)", _fmt(e["elicitation"], e["elicitation_ci"])]]
             body += f"<h3>{html.escape(model)}: {html.escape(ds)}</h3>" + _table(["predictor", "value [interval]"], rows)
-        for model, rows in suppression_table(params, summary).items():
+        pressure = {n: df for n in experiments if (df := _pressure_rows(params, n)) is not None}  # each CSV once
+        for model, rows in suppression_table(params, summary, pressure).items():
             cols = [c for c in (f"{p}_{w}" for p in PRESSURE_PANELS for w in ("start", "mean")) if all(c in r for r in rows)]
             body += f"<h3>{html.escape(model)}: suppression and pressure per run</h3>" + _table(
                 ["run", "α", "trait rate", "suppression", *cols],
@@ -252,14 +253,13 @@ def build_page(params: Params, figs: Path) -> str:
                                [[c, _fmt(k["r"], k["ci"]), str(k["n"])] for c, k in corr])
         section("predictors", "Predictors of suppression", body)
 
-        by_model: dict[str, list[str]] = {}
-        for name in experiments:
-            if _pressure_rows(params, name) is not None:
-                by_model.setdefault(params.model_of(name), []).append(name)
+        by_model: dict[str, dict] = {}
+        for name, df in pressure.items():
+            by_model.setdefault(params.model_of(name), {})[name] = df
         if by_model:
             section("pressure", "Optimisation pressure during training", "".join(
-                _img(pressure_figure(params, model, runs, figs), f"{model}: pressure on the pairs per step "
-                     "(solid: the α families; dashed: the references)") for model, runs in by_model.items()))
+                _img(pressure_figure(params, model, curves, figs), f"{model}: pressure on the pairs per step "
+                     "(solid: the α families; dashed: the references)") for model, curves in by_model.items()))
 
     trig = [(n, json.loads(paths.eval_json(n).read_text())["trigger"]) for n in experiments
             if params.experiment(n).eval.trigger is not None]
