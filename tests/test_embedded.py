@@ -11,11 +11,13 @@ import pytest
 import torch
 from helpers import TWO_TURNS, check_invariants, qa_record, tokenize_records
 from pipeline import finish, start
+from test_file_tokenizer import assert_same_rows
 
 from inoclab.backends.hf import HFBackend
 from inoclab.io import InputError
 from inoclab.models.collator import WeightedCollator
 from inoclab.models.embedded import build_embedded
+from inoclab.models.file_tokenizer import FileTokenizer
 from inoclab.models.generate import generate
 from inoclab.models.head import logits_at, next_token_positions
 from inoclab.params.models import EMBEDDED, PackagedGGUF
@@ -141,3 +143,10 @@ def test_a_missing_package_or_an_unknown_name_is_one_clear_error(tmp_path):
     spec = EMBEDDED[NAME]
     with pytest.raises(InputError, match=r"no other.gguf"):
         PackagedGGUF(spec.package, "other.gguf", spec.end_of_turn, spec.pin).source()
+
+
+@pytest.mark.slow
+def test_the_tokenize_stage_reads_the_folders_tokenizer_from_its_files(built, loaded):
+    """The tokenize stage reads the folder without torch (models/file_tokenizer.py): the same
+    rows as the tokenizer the training and eval stages load."""
+    assert_same_rows(FileTokenizer(built), loaded[1])

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inoclab.report_page import correlation
+from inoclab.report_page.render import correlation
 from inoclab.stats import BootstrapConfig
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

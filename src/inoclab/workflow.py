@@ -154,7 +154,9 @@ def tokenize_stage(params: Params, model: str, name: str) -> Stage:
     return _stage(
         stage_name("tokenize", f"{p.model_slug}-{name}"), "tokenize", ("--model", model, "--dataset", name),
         log_path("tokenize", f"{p.model_slug}/{name}"),
-        [str(paths.dataset(name)), *base_model_deps(p)],
+        # the tiny model's data is tokenized from the tokenizer stage's folder, beside pretraining
+        # (stages/tokenize.py: tokenizer_folder)
+        [str(paths.dataset(name)), *([str(paths.TINY_TOKENIZER)] if p.is_tiny else base_model_deps(p))],
         outs=[str(paths.tokenized(p.model_slug, name))],
         metrics=[str(paths.tokenize_stats(p.model_slug, name))], params=["tokenize"],
     )

@@ -1,6 +1,7 @@
 """Stage: the report page, results/report/index.html and its figures (report_page.py)."""
 
-from inoclab.report_page import FIGURES, PAGE, write_report_page
+from inoclab.report_page import FIGURES, PAGE
+from inoclab.report_page.render import write_report_page
 
 
 def main(params, args):

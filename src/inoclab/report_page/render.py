@@ -1,19 +1,4 @@
-"""The report page: results/report/index.html, every family's figures on one page, readable
-offline in a browser (plain HTML and CSS, no script, nothing fetched; each figure a PNG beside
-it in results/report/figures/).
-
-Sections, each present when params.yaml declares what it shows:
-- inoculation: the α-sweep of each base model (alpha_sweep.png, report.py) and its table of
-  trait rates with intervals;
-- predictors: per base model, the battery at its paired data (uplift, drift, elicitation, with
-  intervals: eval/predictors.py); per run, the suppression (the baseline's trait rate minus the
-  run's) beside the optimisation pressure it trained under, and how well each pressure measure
-  tracks suppression across runs (Pearson r, with a bootstrap interval over runs);
-- pressure: per base model, the pressure curves of every run that measures them (callbacks.pressure);
-- trigger: the trigger rates after each epoch, with intervals (eval.trigger's curve);
-- circuit breakers: coefficients, losses and cosines over training (the train log's monitors);
-- callbacks: the step-indexed curves of every experiment that declares callbacks.
-"""
+"""Drawing and writing the report page (the plan: __init__.py)."""
 
 from __future__ import annotations
 
@@ -29,41 +14,18 @@ from inoclab import paths
 from inoclab.io import atomic_path, write_text
 from inoclab.params.models import model_slug
 from inoclab.report import predictor_inputs, report_config
+from inoclab.report_page import FIGURES, PAGE, page_runs
 from inoclab.stats import BootstrapConfig
 from inoclab.train.train_log import read_train_log
 
 if TYPE_CHECKING:
     from inoclab.config import Params
 
-PAGE = paths.REPORT / "index.html"
-FIGURES = paths.REPORT / "figures"
 # the pressure measures drawn and correlated with suppression (callbacks/pressure.py)
 PRESSURE_PANELS = ("grad_norm_own", "grad_norm_no", "kl_no_inoc", "uplift_per_token")
 CB_PANELS = {"coefficients": ("circuit_breaker_coeff", "retain_coeff"),
              "losses": ("circuit_breaker_loss", "retain_loss"), "cosines": ("cos_circuit_breaker", "cos_retain",
                                                                            "cos_validation_harmful", "cos_validation_benign")}
-
-
-def page_runs(params: Params) -> list[str]:
-    """The runs of the grid under their own seed (seed variants repeat the same curves)."""
-    return [n for n in params.grid() if params.base_name(n) == n]
-
-
-def page_inputs(params: Params) -> list[str]:
-    """Every file and folder the page reads."""
-    out = []
-    if params.report.inoculation is not None:
-        out += [str(p) for p in (paths.INOCULATION_CSV, paths.INOCULATION_SUMMARY, paths.ALPHA_SWEEP_PNG)]
-        out += [str(paths.predictors(model_slug(m), d)) for m, d in predictor_inputs(params)]
-    for name in page_runs(params):
-        exp = params.experiment(name)
-        if exp.callbacks.all():
-            out.append(str(paths.callbacks_dir(name)))
-        if exp.eval.trigger is not None:
-            out.append(str(paths.eval_json(name)))
-        if params.experiment_training(name).task_type == "circuit_breaker":
-            out.append(str(paths.train_log(name)))
-    return list(dict.fromkeys(out))
 
 
 # ---------------------------------------------------------------- figures
