@@ -8,11 +8,20 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from inoclab.report_page.render import correlation
+from inoclab.config import load_params
+from inoclab.report import PREDICTOR_COLUMNS
+from inoclab.report_page.render import (
+    PRESSURE_PANELS,
+    correlation,
+    family_differences,
+    suppression_table,
+)
 from inoclab.stats import BootstrapConfig
 
+REPO = Path(__file__).resolve().parents[1]
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SECTIONS = ["inoculation", "predictors", "pressure", "trigger", "circuit-breakers", "callbacks"]
 
@@ -86,3 +95,28 @@ def test_correlation_and_its_interval_over_runs():
     assert -1 < r["r"] < -0.9 and r["ci"][0] <= r["r"] <= r["ci"][1] < 0
     assert math.isnan(correlation(x, np.ones(8), boot)["r"])  # a constant: no correlation to speak of
     assert math.isnan(correlation(x[:2], x[:2], boot)["r"])  # two runs: none either
+
+
+def test_suppression_is_paired_by_seed_and_the_families_compared_at_the_same_alpha_and_seed():
+    params = load_params(REPO / "params.yaml")
+    runs = [("baseline", "baseline", 42, 0.9), ("baseline_seed43", "baseline", 43, 0.8),
+            ("inoculated_seed43", "inoculated", 43, 0.5),
+            ("inoc_alpha0.5", "inoc_alpha", 42, 0.7), ("inoc_alpha0.5_seed43", "inoc_alpha", 43, 0.7),
+            ("saliency_alpha0.5", "saliency_alpha", 42, 0.4), ("saliency_alpha0.5_seed43", "saliency_alpha", 43, 0.2),
+            ("saliency_alpha1", "saliency_alpha", 42, 0.1)]  # no inoc_alpha1 beside it: not compared
+    table = pd.DataFrame([{"model": "tiny", "run": run, "group": group, "seed": seed, "trait_rate_without_prompt": rate,
+                           "alpha": float(run.split("alpha")[1].split("_")[0]) if "alpha" in run else math.nan,
+                           "trait_rate_ci_low_without_prompt": rate - 0.1, "trait_rate_ci_high_without_prompt": rate + 0.1,
+                           **{f"predictor_{c}": 1.0 for c, _, _ in PREDICTOR_COLUMNS}} for run, group, seed, rate in runs])
+    pressure = {run: pd.DataFrame({col: [float(i), float(i) + 2] for col in PRESSURE_PANELS})
+                for i, (run, *_) in enumerate(runs)}
+    (rows,) = suppression_table(params, table, pressure).values()
+    supp = {r["run"]: r["suppression"] for r in rows}
+    assert supp == pytest.approx({"inoculated_seed43": 0.3, "inoc_alpha0.5": 0.2, "inoc_alpha0.5_seed43": 0.1,
+                                  "saliency_alpha0.5": 0.5, "saliency_alpha0.5_seed43": 0.6, "saliency_alpha1": 0.8})
+    assert {r["run"]: (r["grad_norm_own_start"], r["grad_norm_own_mean"]) for r in rows}["inoc_alpha0.5"] == (3.0, 4.0)
+    (diff,) = family_differences(params, rows, ["suppression", "kl_no_inoc_start"])
+    assert (diff["a"], diff["b"], diff["units"]) == ("inoc_alpha", "saliency_alpha", 2)
+    assert diff["suppression"]["mean"] == pytest.approx(0.4)  # (0.3 + 0.5) / 2
+    assert diff["suppression"]["ci"] == pytest.approx([0.3, 0.5])
+    assert diff["kl_no_inoc_start"] == {"mean": pytest.approx(2.0), "ci": pytest.approx([2.0, 2.0])}

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from inoclab import paths
 from inoclab.params.models import model_slug
-from inoclab.report import predictor_inputs
+from inoclab.report import inoculation_runs, predictor_inputs
 
 if TYPE_CHECKING:
     from inoclab.config import Params
@@ -45,6 +45,9 @@ def page_inputs(params: Params) -> list[str]:
     if params.report.inoculation is not None:
         out += [str(p) for p in (paths.INOCULATION_CSV, paths.INOCULATION_SUMMARY, paths.ALPHA_SWEEP_PNG)]
         out += [str(paths.predictors(model_slug(m), d)) for m, d in predictor_inputs(params)]
+        # the pressure of every run of the report, each seed's (the table pairs runs by seed)
+        out += [str(paths.callbacks_dir(run)) for run, _ in inoculation_runs(params)
+                if any(c.kind == "pressure" for c in params.experiment(run).callbacks.all())]
     for name in page_runs(params):
         exp = params.experiment(name)
         if exp.callbacks.all():

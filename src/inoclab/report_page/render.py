@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from inoclab import paths
 from inoclab.io import atomic_path, write_text
 from inoclab.params.models import model_slug
-from inoclab.report import predictor_inputs, report_config
+from inoclab.report import PREDICTOR_COLUMNS, predictor_inputs, report_config
 from inoclab.report_page import FIGURES, PAGE, page_runs
-from inoclab.stats import BootstrapConfig
+from inoclab.stats import BootstrapConfig, intervals
 from inoclab.train.train_log import read_train_log
 
 if TYPE_CHECKING:
@@ -52,14 +54,12 @@ def _save(fig, name: str, figs: Path) -> str:
 def _pressure_rows(params: Params, name: str):
     """The run's pressure curve (the first pressure callback), with `grad_norm_own`: the gradient
     norm of the loss it trains with (the paired loop's mixed loss; else the member it trains like)."""
-    import pandas as pd
-
     cfg = next((c for c in params.experiment(name).callbacks.all() if c.kind == "pressure"), None)
     if cfg is None:
         return None
     df = pd.read_csv(paths.callbacks_dir(name) / cfg.files()[0])
     refs = report_config(params).references("inoculated") if params.report.inoculation else []
-    own = "grad_norm_trained" if "grad_norm_trained" in df else "grad_norm_inoc" if name in refs else "grad_norm_no"
+    own = "grad_norm_trained" if "grad_norm_trained" in df else "grad_norm_inoc" if params.base_name(name) in refs else "grad_norm_no"
     return df.assign(grad_norm_own=df[own])
 
 
@@ -129,27 +129,47 @@ def correlation(x: np.ndarray, y: np.ndarray, boot: BootstrapConfig) -> dict:
     return {"r": float(np.corrcoef(x, y)[0, 1]), "ci": [float(lo), float(hi)], "n": len(x)}
 
 
-def suppression_table(params: Params, summary: dict, pressure: dict) -> dict[str, list[dict]]:
-    """Per model, per run of the report but its baselines: the suppression (the baseline's trait
-    rate without the prompt minus the run's) and the pressure it trained under (at step 0, and
-    the mean over training)."""
-    rep = report_config(params)
+def suppression_table(params: Params, table, pressure: dict) -> dict[str, list[dict]]:
+    """Per model, per run of the report but its baselines, each seed its own run: the suppression
+    (the same seed's baseline trait rate without the prompt minus the run's) and the pressure it
+    trained under (at step 0, and the mean over training). `table`: the report's inoculation.csv."""
+    refs = report_config(params).references("baseline")
     out: dict[str, list[dict]] = {}
-    for model, m in summary["models"].items():
-        exps = m["experiments"]
-        base = next((b for b in rep.references("baseline") if b in exps), None)
+    for model, mt in table.groupby("model", sort=False):
+        base = {r.seed: r.trait_rate_without_prompt for r in mt.itertuples() if r.group in refs}
         rows = []
-        for name, e in exps.items():
-            if base is None or name == base:
+        for r in mt.itertuples():
+            if r.group in refs or r.seed not in base:
                 continue
-            row = {"run": name, "alpha": e["alpha"], "rate": e["mean"], "rate_ci": e["ci"],
-                   "suppression": exps[base]["mean"] - e["mean"]}
-            df = pressure.get(name)
+            row = {"run": r.run, "group": r.group, "alpha": None if math.isnan(r.alpha) else r.alpha, "seed": r.seed,
+                   "rate": r.trait_rate_without_prompt,
+                   "rate_ci": [r.trait_rate_ci_low_without_prompt, r.trait_rate_ci_high_without_prompt],
+                   "suppression": base[r.seed] - r.trait_rate_without_prompt,
+                   **{f"predictor_{c}": getattr(r, f"predictor_{c}") for c, _, _ in PREDICTOR_COLUMNS}}
+            df = pressure.get(r.run)
             if df is not None:
                 for col in PRESSURE_PANELS:
                     row[f"{col}_start"], row[f"{col}_mean"] = float(df[col].iloc[0]), float(df[col].mean())
             rows.append(row)
         out[model] = rows
+    return out
+
+
+def family_differences(params: Params, rows: list[dict], columns: list[str]) -> list[dict]:
+    """For each two report families of one model: the second's value minus the first's at each
+    (α, seed) both ran, averaged over those units, with a bootstrap interval over them (all
+    columns resampled together)."""
+    families = list(dict.fromkeys(r["group"] for r in rows if r["group"] in report_config(params).families))
+    by = {(r["group"], r["alpha"], r["seed"]): r for r in rows}
+    out = []
+    for a, b in itertools.combinations(families, 2):
+        units = [k[1:] for k in by if k[0] == a and (b, *k[1:]) in by]
+        if not units:
+            continue
+        diffs = {c: [by[(b, *u)][c] - by[(a, *u)][c] for u in units] for c in columns}
+        cis = intervals(diffs, params.bootstrap)
+        out.append({"a": a, "b": b, "units": len(units),
+                    **{c: {"mean": float(np.mean(d)), "ci": cis[c]} for c, d in diffs.items()}})
     return out
 
 
@@ -201,22 +221,33 @@ def build_page(params: Params, figs: Path) -> str:
                 rows += [["base trait rate", _fmt(e["base_rate"], e["base_rate_ci"])],
                          ["elicitation (trait rate with the prompt)", _fmt(e["elicitation"], e["elicitation_ci"])]]
             body += f"<h3>{html.escape(model)}: {html.escape(ds)}</h3>" + _table(["predictor", "value [interval]"], rows)
-        pressure = {n: df for n in experiments if (df := _pressure_rows(params, n)) is not None}  # each CSV once
-        for model, rows in suppression_table(params, summary, pressure).items():
+        table = pd.read_csv(paths.INOCULATION_CSV)
+        pressure = {r: df for r in table.run if (df := _pressure_rows(params, r)) is not None}  # each CSV once
+        per_model = suppression_table(params, table, pressure)
+        for model, rows in per_model.items():
             cols = [c for c in (f"{p}_{w}" for p in PRESSURE_PANELS for w in ("start", "mean")) if all(c in r for r in rows)]
             body += f"<h3>{html.escape(model)}: suppression and pressure per run</h3>" + _table(
-                ["run", "α", "trait rate", "suppression", *cols],
-                [[r["run"], _fmt(r["alpha"]), _fmt(r["rate"], r["rate_ci"]), _fmt(r["suppression"]),
+                ["run", "α", "seed", "trait rate", "suppression", *cols],
+                [[r["run"], _fmt(r["alpha"]), str(r["seed"]), _fmt(r["rate"], r["rate_ci"]), _fmt(r["suppression"]),
                   *(_fmt(r[c]) for c in cols)] for r in rows])
             if cols:
                 y = np.array([r["suppression"] for r in rows])
                 corr = [(c, correlation(np.array([r[c] for r in rows]), y, params.bootstrap)) for c in cols]
-                body += _table(["pressure measure", "Pearson r with suppression [interval]", "runs"],
+                body += _table(["pressure measure", "Pearson r with suppression across runs [interval]", "runs"],
                                [[c, _fmt(k["r"], k["ci"]), str(k["n"])] for c, k in corr])
+                diffs = family_differences(params, rows, ["suppression", *cols])
+                body += "".join(
+                    f"<p>{html.escape(d['b'])} minus {html.escape(d['a'])}, at the same α and seed "
+                    f"({d['units']} runs each; interval over them):</p>" + _table(
+                        ["measure", "mean difference [interval]"],
+                        [[c, _fmt(d[c]["mean"], d[c]["ci"])] for c in ["suppression", *cols]]) for d in diffs)
+        body += _pooled_correlations(params, [r for rows in per_model.values() for r in rows], len(per_model))
         section("predictors", "Predictors of suppression", body)
 
         by_model: dict[str, dict] = {}
         for name, df in pressure.items():
+            if name not in experiments:  # seed variants: the table's, not the curves'
+                continue
             by_model.setdefault(params.model_of(name), {})[name] = df
         if by_model:
             section("pressure", "Optimisation pressure during training", "".join(
@@ -247,9 +278,25 @@ def build_page(params: Params, figs: Path) -> str:
             f"<style>{CSS}</style></head><body><h1>inoclab report</h1><ul>{''.join(toc)}</ul>{''.join(parts)}</body></html>\n")
 
 
-def _callbacks_figures(params: Params, name: str, figs: Path) -> str:
-    import pandas as pd
+def _pooled_correlations(params: Params, rows: list[dict], models: int) -> str:
+    """Each pressure measure and each predictor against suppression, over the runs of every model
+    (a predictor is measured once per base model and paired dataset, so it takes at most one value
+    per model there)."""
+    cols = [c for c in (*(f"{p}_{w}" for p in PRESSURE_PANELS for w in ("start", "mean")),
+                        *(f"predictor_{c}" for c, _, _ in PREDICTOR_COLUMNS))
+            if rows and all(c in r and not math.isnan(r[c]) for r in rows)]
+    if not cols:
+        return ""
+    y = np.array([r["suppression"] for r in rows])
+    corr = [(c, correlation(np.array([r[c] for r in rows]), y, params.bootstrap)) for c in cols]
+    return (f"<h3>Across the runs of {models} base model{'s' if models > 1 else ''}</h3>"
+            "<p>A predictor is measured once per base model and paired dataset: across models it takes one "
+            "value per model, so its r compares the models.</p>"
+            + _table(["measure", "Pearson r with suppression across runs [interval]", "runs"],
+                     [[c, _fmt(k["r"], k["ci"]), str(k["n"])] for c, k in corr]))
 
+
+def _callbacks_figures(params: Params, name: str, figs: Path) -> str:
     cbs = params.experiment(name).callbacks.all()
     if not cbs:
         return ""
