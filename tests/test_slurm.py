@@ -19,9 +19,10 @@ from pipeline import REPO, run, sha256s, small_copy
 
 TARGET = "results/baseline/eval.json"
 # taken from the local run, to keep the test short: the tiny model, the data sets, and the
-# baseline's tokenized data. A tokenization job (CPU) then goes beside the training (GPU): two
-# rounds of jobs, not three
-PREBUILT = ("results/tiny", "results/datasets", *(f"results/tokenized/tiny/{d}.{ext}" for d in ("spanish_neutral", "trait_logprobs")
+# baseline's tokenized data (its callbacks' too: the pressure reads the paired data). A
+# tokenization job (CPU) then goes beside the training (GPU): two rounds of jobs, not three
+BASELINE_READS = ("spanish_neutral", "trait_logprobs", "spanish_paired")
+PREBUILT = ("results/tiny", "results/datasets", *(f"results/tokenized/tiny/{d}.{ext}" for d in BASELINE_READS
                                                 for ext in ("parquet", "stats.json")))
 BESIDE = "results/tokenized/tiny/spanish_inoculated.parquet"
 NODE_CPUS = 10  # the training's 8 (the profile) and a tokenization's 2, at once
@@ -87,6 +88,7 @@ def test_slurm_profile_submits_every_job_and_matches_a_local_run(tmp_path, small
 
     rules = {j["rule"] for j in jobs}
     assert rules == GPU_RULES | CPU_RULES, jobs  # every job of the target was an sbatch job
+    assert len(jobs) == 3, jobs  # the training, the tokenization beside it, the eval: two rounds
     assert all(j["state"] == "COMPLETED" for j in jobs), jobs
     assert all(j["requeue"] == "1" for j in jobs), jobs  # a preempted job goes back in the queue (and resumes)
     for j in jobs:  # training and evals asked for a GPU, data stages did not
