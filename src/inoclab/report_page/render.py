@@ -18,7 +18,6 @@ from inoclab.params.models import model_slug
 from inoclab.report import PREDICTOR_COLUMNS, predictor_inputs, report_config
 from inoclab.report_page import FIGURES, PAGE, page_runs
 from inoclab.stats import BootstrapConfig, intervals
-from inoclab.train.train_log import read_train_log
 
 if TYPE_CHECKING:
     from inoclab.config import Params
@@ -264,9 +263,9 @@ def build_page(params: Params, figs: Path) -> str:
     if cbs:
         body = ""
         for n in cbs:
-            log = read_train_log(paths.train_log(n))
-            steps = [r["step"] for r in log]
-            panels = {t: (steps, {k: [r.get(k, math.nan) for r in log] for k in keys}) for t, keys in CB_PANELS.items()}
+            log = _monitors(n)
+            steps = list(log.index)
+            panels = {t: (steps, {k: list(log[k]) for k in keys}) for t, keys in CB_PANELS.items()}
             body += _img(curves_figure(n, panels, "circuit_breaker", figs), f"{n}: coefficients, losses and cosines per step")
         section("circuit-breakers", "Circuit-breaker monitors", body)
     body = ""
@@ -276,6 +275,18 @@ def build_page(params: Params, figs: Path) -> str:
         section("callbacks", "Callbacks", body)
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>inoclab report</title>"
             f"<style>{CSS}</style></head><body><h1>inoclab report</h1><ul>{''.join(toc)}</ul>{''.join(parts)}</body></html>\n")
+
+
+def _monitors(name: str) -> pd.DataFrame:
+    """The circuit-breaker monitors of a run's train log, one row per logged step (NaN where a
+    monitor was not logged). Read from dvclive's TSV per metric (train/train_log.py writes them)
+    with pandas: the log's writer module imports transformers, which the page has no use for."""
+    root = paths.train_log_plots(paths.train_log(name))
+    keys = [k for keys in CB_PANELS.values() for k in keys]
+    found = [pd.read_csv(root / f"{k}.tsv", sep="\t", index_col="step") for k in keys if (root / f"{k}.tsv").is_file()]
+    if not found:
+        raise FileNotFoundError(f"{root}: none of the circuit-breaker monitors ({', '.join(keys)})")
+    return pd.concat(found, axis=1).reindex(columns=keys).sort_index()
 
 
 def _pooled_correlations(params: Params, rows: list[dict], models: int) -> str:
