@@ -1,4 +1,4 @@
-"""The report page (report_page.py) in a real headless browser: Chromium from Debian's packages,
+"""The report page (the report_page package) in a real headless browser: Chromium from Debian's packages,
 driven by Selenium through Debian's chromedriver. CI installs both and sets
 INOCLAB_REQUIRE_BROWSER=1, so that there the test fails rather than skips without them."""
 

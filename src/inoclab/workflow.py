@@ -250,7 +250,7 @@ def report_stage(params: Params) -> Stage:
 
 
 def page_stage(params: Params) -> Stage:
-    """The report page and its figures (report_page.py): besides its data, it reads which runs
+    """The report page and its figures (the report_page package): besides its data, it reads which runs
     have callbacks, a trigger eval or circuit breakers."""
     keys = [k for n in page_runs(params) for k in experiment_params(params, n, "callbacks", "eval.trigger", "training.task_type")]
     return _stage("report-page", "page", (), log_path("report", "page"), page_inputs(params), outs=[str(PAGE), str(FIGURES)],

@@ -1,4 +1,4 @@
-"""Stage: the report page, results/report/index.html and its figures (report_page.py)."""
+"""Stage: the report page, results/report/index.html and its figures (the report_page package)."""
 
 from inoclab.report_page import FIGURES, PAGE
 from inoclab.report_page.render import write_report_page
