@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from inoclab.config import load_params
+from inoclab.io import InputError
 from inoclab.report import PREDICTOR_COLUMNS
 from inoclab.report_page.render import (
     PRESSURE_PANELS,
@@ -120,3 +121,5 @@ def test_suppression_is_paired_by_seed_and_the_families_compared_at_the_same_alp
     assert diff["suppression"]["mean"] == pytest.approx(0.4)  # (0.3 + 0.5) / 2
     assert diff["suppression"]["ci"] == pytest.approx([0.3, 0.5])
     assert diff["kl_no_inoc_start"] == {"mean": pytest.approx(2.0), "ci": pytest.approx([2.0, 2.0])}
+    with pytest.raises(InputError, match=r"inoculation.csv: run inoculated_seed43 \(seed 43\) has no baseline run"):
+        suppression_table(params, table[table.run != "baseline_seed43"], pressure)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from inoclab import paths
-from inoclab.io import atomic_path, write_text
+from inoclab.io import InputError, atomic_path, write_text
 from inoclab.params.models import model_slug
 from inoclab.report import PREDICTOR_COLUMNS, predictor_inputs, report_config
 from inoclab.report_page import FIGURES, PAGE, page_runs
@@ -138,8 +138,11 @@ def suppression_table(params: Params, table, pressure: dict) -> dict[str, list[d
         base = {r.seed: r.trait_rate_without_prompt for r in mt.itertuples() if r.group in refs}
         rows = []
         for r in mt.itertuples():
-            if r.group in refs or r.seed not in base:
+            if r.group in refs or not base:  # a model without a baseline has no suppression to show
                 continue
+            if r.seed not in base:
+                raise InputError(f"{paths.INOCULATION_CSV}: run {r.run} (seed {r.seed}) has no baseline run of its "
+                                 f"seed for {model}: the report's seeds must cover its baselines")
             row = {"run": r.run, "group": r.group, "alpha": None if math.isnan(r.alpha) else r.alpha, "seed": r.seed,
                    "rate": r.trait_rate_without_prompt,
                    "rate_ci": [r.trait_rate_ci_low_without_prompt, r.trait_rate_ci_high_without_prompt],
