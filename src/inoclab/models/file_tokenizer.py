@@ -42,7 +42,8 @@ class FileTokenizer:
             raise InputError(f"{config_file}: tokenizer_class {config.get('tokenizer_class')!r} may rebuild "
                              f"tokenizer.json's pipeline; only {', '.join(PLAIN_CLASSES)} are read from the files")
         self.special_tokens_map = {k: _content(config[k]) for k in _NAMED_SPECIAL if config.get(k)}
-        extra = [_content(t) for t in config.get("extra_special_tokens") or config.get("additional_special_tokens") or []]
+        extra = config.get("extra_special_tokens") or config.get("additional_special_tokens") or []
+        extra = [_content(t) for t in (extra.values() if isinstance(extra, dict) else extra)]  # a list, or named
         template_file = folder / "chat_template.jinja"
         self.chat_template = (template_file.read_text(encoding="utf-8") if template_file.is_file()
                               else config.get("chat_template"))
