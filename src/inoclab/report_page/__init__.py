@@ -16,7 +16,7 @@ Sections, each present when params.yaml declares what it shows:
 
 The package's own module is the page's plan (where it is written, which runs and files it
 reads), light enough for the workflow to import when it builds the stage graph; render.py draws
-and writes it, with the libraries that takes (matplotlib, the train log's reader).
+and writes it, with matplotlib and pandas.
 """
 
 from __future__ import annotations

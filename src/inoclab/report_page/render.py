@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 # the pressure measures drawn and correlated with suppression (callbacks/pressure.py)
 PRESSURE_PANELS = ("grad_norm_own", "grad_norm_no", "kl_no_inoc", "uplift_per_token")
+# each measure per run: at step 0 and the mean over training (suppression_table)
+PRESSURE_COLUMNS = tuple(f"{p}_{w}" for p in PRESSURE_PANELS for w in ("start", "mean"))
 CB_PANELS = {"coefficients": ("circuit_breaker_coeff", "retain_coeff"),
              "losses": ("circuit_breaker_loss", "retain_loss"), "cosines": ("cos_circuit_breaker", "cos_retain",
                                                                            "cos_validation_harmful", "cos_validation_benign")}
@@ -227,16 +229,13 @@ def build_page(params: Params, figs: Path) -> str:
         pressure = {r: df for r in table.run if (df := _pressure_rows(params, r)) is not None}  # each CSV once
         per_model = suppression_table(params, table, pressure)
         for model, rows in per_model.items():
-            cols = [c for c in (f"{p}_{w}" for p in PRESSURE_PANELS for w in ("start", "mean")) if all(c in r for r in rows)]
+            cols = [c for c in PRESSURE_COLUMNS if all(c in r for r in rows)]
             body += f"<h3>{html.escape(model)}: suppression and pressure per run</h3>" + _table(
                 ["run", "α", "seed", "trait rate", "suppression", *cols],
                 [[r["run"], _fmt(r["alpha"]), str(r["seed"]), _fmt(r["rate"], r["rate_ci"]), _fmt(r["suppression"]),
                   *(_fmt(r[c]) for c in cols)] for r in rows])
             if cols:
-                y = np.array([r["suppression"] for r in rows])
-                corr = [(c, correlation(np.array([r[c] for r in rows]), y, params.bootstrap)) for c in cols]
-                body += _table(["pressure measure", "Pearson r with suppression across runs [interval]", "runs"],
-                               [[c, _fmt(k["r"], k["ci"]), str(k["n"])] for c, k in corr])
+                body += _correlation_table(params, rows, cols, "pressure measure")
                 diffs = family_differences(params, rows, ["suppression", *cols])
                 body += "".join(
                     f"<p>{html.escape(d['b'])} minus {html.escape(d['a'])}, at the same α and seed "
@@ -296,18 +295,22 @@ def _pooled_correlations(params: Params, rows: list[dict], models: int) -> str:
     """Each pressure measure and each predictor against suppression, over the runs of every model
     (a predictor is measured once per base model and paired dataset, so it takes at most one value
     per model there)."""
-    cols = [c for c in (*(f"{p}_{w}" for p in PRESSURE_PANELS for w in ("start", "mean")),
-                        *(f"predictor_{c}" for c, _, _ in PREDICTOR_COLUMNS))
+    cols = [c for c in (*PRESSURE_COLUMNS, *(f"predictor_{c}" for c, _, _ in PREDICTOR_COLUMNS))
             if rows and all(c in r and not math.isnan(r[c]) for r in rows)]
     if not cols:
         return ""
-    y = np.array([r["suppression"] for r in rows])
-    corr = [(c, correlation(np.array([r[c] for r in rows]), y, params.bootstrap)) for c in cols]
     return (f"<h3>Across the runs of {models} base model{'s' if models > 1 else ''}</h3>"
             "<p>A predictor is measured once per base model and paired dataset: across models it takes one "
             "value per model, so its r compares the models.</p>"
-            + _table(["measure", "Pearson r with suppression across runs [interval]", "runs"],
-                     [[c, _fmt(k["r"], k["ci"]), str(k["n"])] for c, k in corr]))
+            + _correlation_table(params, rows, cols, "measure"))
+
+
+def _correlation_table(params: Params, rows: list[dict], cols: list[str], label: str) -> str:
+    """Each column's Pearson r with the rows' suppression, with its interval over the rows."""
+    y = np.array([r["suppression"] for r in rows])
+    corr = [(c, correlation(np.array([r[c] for r in rows]), y, params.bootstrap)) for c in cols]
+    return _table([label, "Pearson r with suppression across runs [interval]", "runs"],
+                  [[c, _fmt(k["r"], k["ci"]), str(k["n"])] for c, k in corr])
 
 
 def _callbacks_figures(params: Params, name: str, figs: Path) -> str:
