@@ -24,14 +24,14 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: setup
-	PATH=$(CURDIR)/$(BIN):$$PATH snakemake results/baseline/eval.json
+	PATH=$(CURDIR)/$(BIN):$$PATH python -m inoclab.warm snakemake results/baseline/eval.json
 	@echo "--- results/tiny/metrics.json (instruction following of the tiny model) and results/baseline/eval.json:"
 	@$(PY) -c "import json; m = json.load(open('results/tiny/metrics.json'))['instruction_following']; \
 	print('\n'.join(f'{k:20s} spanish {v[\"spanish_rate\"]:.2f}  capitals {v[\"capitals_rate\"]:.2f}  exact {v[\"exact_match\"]:.2f}' for k, v in m.items()))"
 	@cat results/baseline/eval.json
 
 repro: setup
-	PATH=$(CURDIR)/$(BIN):$$PATH dvc repro
+	PATH=$(CURDIR)/$(BIN):$$PATH python -m inoclab.warm dvc repro
 
 # share pinned results (README, "Share results"): record what Snakemake built in dvc.lock, upload;
 # and on the other side download, and mark the downloaded outputs up to date for Snakemake

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
@@ -118,22 +117,9 @@ def small_pipeline(tmp_path_factory) -> Path:
     root = small_copy(tmp_path_factory.mktemp("pipeline") / "local")
     # every stage notes the project files it loaded (tests/test_layers.py checks them against its deps)
     env = {**os.environ, "INOCLAB_RECORD_IMPORTS": str(root / "imports.jsonl")}
-    # two jobs at a time: a stage spends most of its seconds importing torch and transformers on
-    # one core. Each job keeps the threads it has in a plain run (Snakemake sets OMP_NUM_THREADS
-    # to them, and torch's float sums depend on it): twice the profile's cores, so that two of
-    # the rules that take them all run at once
-    cores = yaml.safe_load((REPO / "workflow/profiles/default/config.yaml").read_text())["cores"]
-    threads = [f"{rule}={cores}" for rule in _rules_taking_every_core()]
-    run(["snakemake", "--cores", str(2 * cores), "--set-threads", *threads], root, env=env)
+    # with warm starts (inoclab/warm.py): the stages fork from a process that has imported torch
+    # and transformers, so a stage's seconds are its own work, and one job that takes both cores
+    # at a time is the fastest (90 s, against 174 s for two such jobs at once on 2 cores, and
+    # 245 s cold). DVC's reruns in test_workflow run cold, and must give these bytes
+    run(["python", "-m", "inoclab.warm", "snakemake"], root, env=env)
     return root
-
-
-def _rules_taking_every_core() -> list[str]:
-    """The rules declared with `threads: workflow.cores` in workflow/rules/*.smk."""
-    rules = []
-    for f in sorted((REPO / "workflow/rules").glob("*.smk")):
-        for body in f.read_text().split("\nrule ")[1:]:
-            if "threads: workflow.cores" in body:
-                rules.append(body.split(":", 1)[0])
-    assert rules, "no rule takes every core: the fixture's --set-threads would set none"
-    return rules

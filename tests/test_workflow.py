@@ -258,7 +258,7 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline, re
     built = sha256s(a)
     assert sha256s(b) == built
     # any α a user types builds by its path, declared or not: in a, while DVC works in b below
-    alpha = start(["snakemake", "results/inoc_alpha0.37/eval.json"], a)
+    alpha = start(["python", "-m", "inoclab.warm", "snakemake", "results/inoc_alpha0.37/eval.json"], a)
     request.addfinalizer(alpha.terminate)  # should an assertion below fail first (nothing once it ended)
     assert dvc_up_to_date(b)
     assert "Nothing to be done" in run(["snakemake", "-n"], b).stdout
