@@ -35,7 +35,8 @@ if what == "wait":
         Path("stopped").write_text(str(sig))
         sys.exit(3)
     signal.signal(signal.SIGTERM, stop)
-    Path("started").write_text(str(os.getpid()))
+    Path("started.tmp").write_text(str(os.getpid()))
+    os.replace("started.tmp", "started")  # whole when it appears: the test reads it at once
     time.sleep(60)
 """
 # the stage entry point's two lines, for the test's module
@@ -147,3 +148,14 @@ def _alive(pid: int) -> bool:
     # a zombie (ended, not yet reaped by the server) counts as ended
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
+
+
+def test_the_wrapper_names_its_server_to_the_command_and_runs_cold_where_unsloth_is_installed(tmp_path):
+    show = [sys.executable, "-m", "inoclab.warm", sys.executable, "-c", "import os; print(os.environ.get('INOCLAB_WARM'))"]
+    out = subprocess.run(show, cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("stages.sock")
+    (tmp_path / "unsloth").mkdir()  # the gpu extra's package, as find_spec sees it
+    (tmp_path / "unsloth/__init__.py").write_text("")
+    cold = subprocess.run(show, cwd=tmp_path, capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert cold.stdout.strip() == "None" and "unsloth is installed" in cold.stderr

@@ -271,8 +271,9 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline, re
 
     # DVC as the engine: the outputs of one stage of every kind removed, from the corpus up to
     # the report, `dvc repro` runs those stages again (on the C library's malloc, where a's ran
-    # on tcmalloc where it is installed: test_layers checks). They come out with Snakemake's
-    # bytes, and DVC writes the lock entries `record` wrote
+    # on tcmalloc where it is installed: test_layers checks; with warm starts, as `make repro`:
+    # the first ones cold, before the server listens). They come out with Snakemake's bytes, and
+    # DVC writes the lock entries `record` wrote
     stages = yaml.safe_load((b / "dvc.yaml").read_text())["stages"]
     rerun = ["tiny_corpus", "tiny_tokenizer", "tiny_pretrain", "dataset-spanish_paired", "tokenize-tiny-spanish_paired",
              "predictors-tiny-spanish_paired", "train-inoc_alpha0-5", "eval-inoc_alpha0-5", "report-inoculation"]
@@ -281,7 +282,7 @@ def test_snakemake_and_dvc_build_the_same_artefacts(tmp_path, small_pipeline, re
             path = b / out
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     # --force: run, not restore from DVC's cache; --single-item: these stages, in this order
-    out = run(["dvc", "repro", "--force", "--single-item", *rerun], b,
+    out = run(["python", "-m", "inoclab.warm", "dvc", "repro", "--force", "--single-item", *rerun], b,
               env={**os.environ, "INOCLAB_ALLOCATOR": "system"}).stdout
     assert re.findall(r"Running stage '([^']+)'", out) == rerun, out
     assert sha256s(b) == built

@@ -16,11 +16,14 @@ this project's files afresh: an edit is seen at once, and the files a stage load
 A child sets torch's threads from the job's OMP_NUM_THREADS, as a fresh process would read it.
 Where a request cannot be served as a fresh process would run (another allocator, another value
 of a variable the libraries read when imported), the stage runs cold, itself; without the
-variable, or without a server, everything is as before.
+variable, or without a server, everything is as before. With the gpu extra installed the wrapper
+runs every stage cold: unsloth must be imported before transformers, and the server has imported
+transformers. Warm starts are for CPU machines; on a cluster, jobs start on their nodes.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import selectors
@@ -263,6 +266,10 @@ def _job_threads(env: dict[str, str], default: int) -> int:
 
 def run(command: list[str]) -> int:
     """Run `command` with a warm server beside it; the server ends with it."""
+    if importlib.util.find_spec("unsloth"):  # the gpu extra: unsloth must come before transformers
+        print("inoclab.warm: unsloth is installed, and a stage must import it before transformers, "
+              "which the server imports first: every stage runs cold", file=sys.stderr)
+        return subprocess.run(command, check=False).returncode
     with tempfile.TemporaryDirectory(prefix="inoclab-warm-") as folder:
         path = str(Path(folder) / "stages.sock")
         server_env = {k: v for k, v in allocator.with_tcmalloc(dict(os.environ)).items()
