@@ -140,6 +140,34 @@ def test_a_request_the_server_cannot_serve_as_a_fresh_process_runs_cold(server, 
     assert "cold" in out  # no server there (not started yet, or ended): the stage runs itself
 
 
+def test_a_server_that_dies_takes_its_stages_with_it(tmp_path):
+    """Else a stage could finish after its client reported the failure, and look built."""
+    folder = tmp_path / "code"
+    folder.mkdir()
+    (folder / "warm_target.py").write_text(TARGET)
+    (folder / "client.py").write_text(CLIENT)
+    path = tmp_path / "s.sock"
+    env = {**os.environ, "PYTHONPATH": str(folder)}
+    proc = subprocess.Popen([sys.executable, "-c", "from inoclab.warm import Server; "
+                             f"Server({str(path)!r}, module='warm_target', preload=()).serve()"], env=env)
+    while not path.exists():
+        assert proc.poll() is None
+        time.sleep(0.02)
+    waiting = client((folder, path, proc.pid, env), tmp_path, "wait")
+    while not (tmp_path / "started").exists():
+        assert waiting.poll() is None, waiting.communicate()
+        time.sleep(0.02)
+    stage = int((tmp_path / "started").read_text())
+    proc.kill()
+    proc.wait()
+    _, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 1 and "the server ended during the stage" in err
+    deadline = time.time() + 10
+    while _alive(stage):
+        assert time.time() < deadline, "the stage outlived its server"
+        time.sleep(0.02)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

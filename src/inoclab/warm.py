@@ -9,7 +9,8 @@ inoclab.stages`) then hands its command line, folder, environment and standard s
 server, which forks a child that runs the stage exactly as `python -m inoclab.stages` would, and
 waits for it. To the engine it is the same process: it prints what the stage prints and exits with
 its status; SIGTERM, SIGINT and SIGHUP reach the stage (a scheduler's preemption still saves a
-checkpoint), and a client killed outright (SIGKILL) takes its stage with it.
+checkpoint), and a client killed outright (SIGKILL) takes its stage with it, as a server that
+ends takes its stages (nothing finishes after its engine was told it failed).
 
 The server imports third-party libraries only, never the project's code, so each stage imports
 this project's files afresh: an edit is seen at once, and the files a stage loads are its own.
@@ -139,7 +140,8 @@ class Server:
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
-        signal.signal(signal.SIGTERM, lambda *_: self._stop())
+        for sig in (signal.SIGTERM, signal.SIGINT):  # the wrapper's end, or Ctrl-C in its terminal
+            signal.signal(sig, lambda *_: self._stop())
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.listener, selectors.EVENT_READ, "accept")
         self.selector.register(wake_r, selectors.EVENT_READ, "child")
@@ -188,6 +190,7 @@ class Server:
     def _run_child(self, request: dict, fds: list[int]) -> None:
         code = 1
         try:
+            _die_with_parent()  # a server that dies takes its stages along: none finishes unseen
             signal.set_wakeup_fd(-1)
             for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
@@ -250,6 +253,15 @@ class Server:
         for pid in list(self.children):
             os.kill(pid, signal.SIGKILL)
         sys.exit(0)
+
+
+def _die_with_parent() -> None:
+    """Linux's PR_SET_PDEATHSIG: SIGKILL this process when the server ends."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # 1: PR_SET_PDEATHSIG
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
 
 
 def _default_threads() -> int | None:
