@@ -166,14 +166,19 @@ class Server:
             for fd in fds:
                 os.close(fd)
             return
+        go_r, go_w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            self._run_child(request, fds)  # never returns
+            os.close(go_w)
+            self._run_child(request, fds, go_r)  # never returns
+        os.close(go_r)
         for fd in fds:
             os.close(fd)
         self.children[pid] = conn
         _send(conn, {"pid": pid})
         self.selector.register(conn, selectors.EVENT_READ, pid)
+        os.write(go_w, b"x")  # the stage starts once its client knows it (signals, a kill)
+        os.close(go_w)
 
     def _refusal(self, request: dict | None, fds: list[int]) -> str | None:
         if request is None or len(fds) != 3:
@@ -187,10 +192,13 @@ class Server:
             return f"its environment differs in what the libraries read at import: {', '.join(keys)}"
         return None
 
-    def _run_child(self, request: dict, fds: list[int]) -> None:
+    def _run_child(self, request: dict, fds: list[int], go: int) -> None:
         code = 1
         try:
             _die_with_parent()  # a server that dies takes its stages along: none finishes unseen
+            if os.read(go, 1) != b"x":  # the server ended before its client heard of this stage
+                os._exit(1)
+            os.close(go)
             signal.set_wakeup_fd(-1)
             for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
