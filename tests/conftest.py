@@ -120,6 +120,7 @@ def small_pipeline(tmp_path_factory) -> Path:
     # with warm starts (inoclab/warm.py): the stages fork from a process that has imported torch
     # and transformers, so a stage's seconds are its own work, and one job that takes both cores
     # at a time is the fastest (90 s, against 174 s for two such jobs at once on 2 cores, and
-    # 245 s cold). DVC's reruns in test_workflow run cold, and must give these bytes
+    # 245 s cold). The SLURM test's cold cluster jobs, and DVC's reruns in test_workflow, must
+    # give these bytes
     run(["python", "-m", "inoclab.warm", "snakemake"], root, env=env)
     return root

@@ -2,7 +2,7 @@
 process itself would: its streams, folder, arguments and exit status, the signals a scheduler
 sends, and a kill of the process that asked for it. The stage here is a small module of the
 test's own; the pipeline's stages are built warm by the end-to-end build (conftest.small_pipeline)
-and compared with DVC's cold runs there."""
+and compared with the SLURM test's cold cluster jobs and DVC's reruns there."""
 
 import os
 import signal
@@ -49,9 +49,8 @@ runpy.run_module("warm_target", run_name="__main__", alter_sys=True)
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("warm")
+def start_server(folder: Path, preload: tuple[str, ...]) -> tuple[Path, Path, int, dict, subprocess.Popen]:
+    """A server of the test's module in `folder`, once it listens: (folder, socket, pid, env, process)."""
     (folder / "warm_target.py").write_text(TARGET)
     (folder / "client.py").write_text(CLIENT)
     path = folder / "s.sock"
@@ -59,14 +58,28 @@ def server(tmp_path_factory):
     env.pop("OMP_NUM_THREADS", None)
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""\
         from inoclab.warm import Server
-        Server({str(path)!r}, module="warm_target", preload=("torch",)).serve()""")], env=env)
+        Server({str(path)!r}, module="warm_target", preload={preload!r}).serve()""")], env=env)
     deadline = time.time() + 60
     while not path.exists():
         assert proc.poll() is None and time.time() < deadline, "the server did not start"
         time.sleep(0.05)
-    yield folder, path, proc.pid, env
+    return folder, path, proc.pid, env, proc
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    *served, proc = start_server(tmp_path_factory.mktemp("warm"), preload=("torch",))
+    yield tuple(served)
     proc.terminate()
     proc.wait()
+
+
+def started(proc: subprocess.Popen, folder: Path) -> int:
+    """The pid of the waiting stage, once it waits."""
+    while not (folder / "started").exists():
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    return int((folder / "started").read_text())
 
 
 def client(server, cwd: Path, *argv: str, env: dict | None = None, **popen) -> subprocess.Popen:
@@ -110,9 +123,7 @@ def test_torch_takes_the_jobs_threads_as_a_fresh_process_would(server, tmp_path)
 
 def test_sigterm_reaches_the_stage_and_the_client_exits_with_its_status(server, tmp_path):
     proc = client(server, tmp_path, "wait")
-    while not (tmp_path / "started").exists():
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.02)
+    started(proc, tmp_path)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
     assert proc.returncode == 3 and (tmp_path / "stopped").read_text() == str(int(signal.SIGTERM))
@@ -120,16 +131,10 @@ def test_sigterm_reaches_the_stage_and_the_client_exits_with_its_status(server, 
 
 def test_a_client_killed_outright_takes_its_stage_with_it(server, tmp_path):
     proc = client(server, tmp_path, "wait")
-    while not (tmp_path / "started").exists():
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.02)
-    stage = int((tmp_path / "started").read_text())
+    stage = started(proc, tmp_path)
     proc.kill()
     proc.communicate(timeout=60)
-    deadline = time.time() + 10
-    while _alive(stage):
-        assert time.time() < deadline, "the stage outlived its client"
-        time.sleep(0.02)
+    assert _ends(stage), "the stage outlived its client"
 
 
 def test_a_request_the_server_cannot_serve_as_a_fresh_process_runs_cold(server, tmp_path):
@@ -142,30 +147,24 @@ def test_a_request_the_server_cannot_serve_as_a_fresh_process_runs_cold(server, 
 
 def test_a_server_that_dies_takes_its_stages_with_it(tmp_path):
     """Else a stage could finish after its client reported the failure, and look built."""
-    folder = tmp_path / "code"
-    folder.mkdir()
-    (folder / "warm_target.py").write_text(TARGET)
-    (folder / "client.py").write_text(CLIENT)
-    path = tmp_path / "s.sock"
-    env = {**os.environ, "PYTHONPATH": str(folder)}
-    proc = subprocess.Popen([sys.executable, "-c", "from inoclab.warm import Server; "
-                             f"Server({str(path)!r}, module='warm_target', preload=()).serve()"], env=env)
-    while not path.exists():
-        assert proc.poll() is None
-        time.sleep(0.02)
-    waiting = client((folder, path, proc.pid, env), tmp_path, "wait")
-    while not (tmp_path / "started").exists():
-        assert waiting.poll() is None, waiting.communicate()
-        time.sleep(0.02)
-    stage = int((tmp_path / "started").read_text())
+    (tmp_path / "code").mkdir()
+    *served, proc = start_server(tmp_path / "code", preload=())
+    waiting = client(served, tmp_path, "wait")
+    stage = started(waiting, tmp_path)
     proc.kill()
     proc.wait()
     _, err = waiting.communicate(timeout=60)
     assert waiting.returncode == 1 and "the server ended during the stage" in err
-    deadline = time.time() + 10
-    while _alive(stage):
-        assert time.time() < deadline, "the stage outlived its server"
+    assert _ends(stage), "the stage outlived its server"
+
+
+def _ends(pid: int, within: float = 10) -> bool:
+    deadline = time.time() + within
+    while _alive(pid):
+        if time.time() > deadline:
+            return False
         time.sleep(0.02)
+    return True
 
 
 def _alive(pid: int) -> bool:
