@@ -136,7 +136,7 @@ class Server:
         self.listener.bind(self.path + ".tmp")
         self.listener.listen(64)
         os.rename(self.path + ".tmp", self.path)
-        wake_r, wake_w = os.pipe()
+        wake_r, wake_w = self.wake = os.pipe()
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -170,6 +170,7 @@ class Server:
         pid = os.fork()
         if pid == 0:
             os.close(go_w)
+            conn.close()  # the server's end: the stage talks to its client through fds 0-2 only
             self._run_child(request, fds, go_r)  # never returns
         os.close(go_r)
         for fd in fds:
@@ -204,6 +205,8 @@ class Server:
                 signal.signal(sig, signal.SIG_DFL)
             self.selector.close()
             self.listener.close()
+            for fd in self.wake:
+                os.close(fd)
             for conn in self.children.values():
                 if conn is not None:
                     conn.close()
